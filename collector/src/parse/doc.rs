@@ -1,0 +1,164 @@
+//! The envelope every slurmrestd and `--json` document shares: `meta`, `errors`,
+//! `warnings`, and one data array (`jobs`, `nodes`, `partitions`, ...).
+
+use super::stream::{parse_owned, DocReader, Parsed};
+use super::ParseError;
+use crate::model::SlurmMeta;
+use serde_json::Value;
+use std::io::Read;
+
+/// What the envelope said besides the data.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Envelope {
+    pub meta: SlurmMeta,
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Streams the elements of `array_key` through `parse` into `sink` and returns the envelope.
+/// A document with Slurm errors and no data array is an error; one without errors and
+/// without the array is `Missing` (an answer from something that is not slurmrestd).
+pub fn stream_array<R: Read, T>(
+    src: R,
+    array_key: &'static str,
+    mut parse: impl FnMut(&[u8]) -> Parsed<T>,
+    mut sink: impl FnMut(T),
+) -> Result<Envelope, ParseError> {
+    let mut env = Envelope::default();
+    let mut seen = false;
+    let mut r = DocReader::new(src);
+    r.walk_object(|key, r| match key {
+        k if k == array_key => {
+            seen = true;
+            r.for_each_element(&mut parse, &mut sink)
+        }
+        "meta" => {
+            let v: Value = r.next_with(parse_owned::<Value>)?;
+            env.meta = meta_of(&v);
+            Ok(())
+        }
+        "errors" => {
+            let v: Value = r.next_with(parse_owned::<Value>)?;
+            env.errors = messages(&v);
+            Ok(())
+        }
+        "warnings" => {
+            let v: Value = r.next_with(parse_owned::<Value>)?;
+            env.warnings = messages(&v);
+            Ok(())
+        }
+        _ => r.skip_value(),
+    })?;
+    r.finish()?;
+    if !seen {
+        return Err(if env.errors.is_empty() {
+            ParseError::Missing(array_key)
+        } else {
+            ParseError::Slurm(env.errors.join("; "))
+        });
+    }
+    Ok(env)
+}
+
+/// Reads a small document whole (diag, ping, licenses): these are a few KB at most.
+pub fn small_document(bytes: &[u8]) -> Result<(Envelope, Value), ParseError> {
+    let mut r = DocReader::new(bytes);
+    let v: Value = r.next_with(parse_owned::<Value>)?;
+    r.finish()?;
+    if !v.is_object() {
+        return Err(ParseError::Syntax {
+            offset: 0,
+            msg: "expected a JSON object".into(),
+        });
+    }
+    let env = Envelope {
+        meta: v.get("meta").map(meta_of).unwrap_or_default(),
+        errors: v.get("errors").map(messages).unwrap_or_default(),
+        warnings: v.get("warnings").map(messages).unwrap_or_default(),
+    };
+    Ok((env, v))
+}
+
+/// `meta.plugin.type` and `meta.Slurm.release` (v0.0.38) or `meta.slurm.release` (v0.0.39+).
+pub fn meta_of(v: &Value) -> SlurmMeta {
+    let slurm = v.get("Slurm").or_else(|| v.get("slurm"));
+    let release = slurm
+        .and_then(|s| s.get("release"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| {
+            let ver = slurm?.get("version")?;
+            let n = |k: &str| ver.get(k).and_then(Value::as_u64);
+            Some(format!(
+                "{}.{:02}.{}",
+                n("major")?,
+                n("minor")?,
+                n("micro")?
+            ))
+        })
+        .unwrap_or_default();
+    let plugin = v
+        .get("plugin")
+        .and_then(|p| p.get("type").or_else(|| p.get("data_parser")))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    SlurmMeta { release, plugin }
+}
+
+/// Error and warning lists: objects with `description`/`error`/`warning`, or plain strings.
+fn messages(v: &Value) -> Vec<String> {
+    let Some(items) = v.as_array() else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|e| match e {
+            Value::String(s) => Some(s.clone()),
+            Value::Object(o) => ["description", "error", "warning"]
+                .iter()
+                .filter_map(|k| o.get(*k).and_then(Value::as_str))
+                .find(|s| !s.is_empty())
+                .map(str::to_owned)
+                .or_else(|| Some(e.to_string())),
+            other => Some(other.to_string()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_without_data_are_slurm_errors() {
+        let doc = br#"{"meta":{},"errors":[{"error":"x","description":"slurmctld config is unable to load"}]}"#;
+        let err =
+            stream_array(&doc[..], "jobs", parse_owned::<Value>, |_| {}).expect_err("no data");
+        assert_eq!(
+            err,
+            ParseError::Slurm("slurmctld config is unable to load".into())
+        );
+    }
+
+    #[test]
+    fn missing_array_is_named() {
+        let err =
+            stream_array(&b"{}"[..], "nodes", parse_owned::<Value>, |_| {}).expect_err("no data");
+        assert_eq!(err.to_string(), "the document has no \"nodes\" array");
+    }
+
+    #[test]
+    fn meta_in_both_spellings() {
+        let old: Value = serde_json::from_str(
+            r#"{"plugin":{"type":"openapi/v0.0.38"},"Slurm":{"release":"22.05.8"}}"#,
+        )
+        .expect("valid");
+        assert_eq!(meta_of(&old).release, "22.05.8");
+        let new: Value = serde_json::from_str(
+            r#"{"plugin":{"type":"openapi/slurmctld","data_parser":"data_parser/v0.0.41"},"slurm":{"version":{"major":"24","minor":"05","micro":"4"},"release":"24.05.4"}}"#,
+        )
+        .expect("valid");
+        assert_eq!(meta_of(&new).release, "24.05.4");
+    }
+}

@@ -1,0 +1,581 @@
+//! The metric store: immutable generations of series, each tagged with its owner scope, and
+//! the Prometheus text / OpenMetrics encoder.
+//!
+//! Families build a [`Generation`] once per collection; [`Store::publish`] swaps it in with
+//! an atomic pointer swap, so scrapes never wait on a collection and never see half of one.
+//! Filtering for a tenant is by each series' [`Owner`], set when the series is made, never by
+//! parsing labels back out of text.
+
+use crate::model::Name;
+use arc_swap::ArcSwap;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+
+/// Who a series belongs to. Tenancy is decided on this, not on label text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Owner {
+    /// The exporter's own health: operators only.
+    Exporter,
+    /// Cluster-wide infrastructure (cluster totals, nodes).
+    Cluster,
+    Partition(Name),
+    Account(Name),
+    User {
+        account: Name,
+        user: Name,
+    },
+}
+
+/// A label value: a static word (`allocated`) or a shared name from the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LabelValue {
+    Static(&'static str),
+    Shared(Name),
+    Owned(Box<str>),
+}
+
+impl std::ops::Deref for LabelValue {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            LabelValue::Static(s) => s,
+            LabelValue::Shared(s) => s,
+            LabelValue::Owned(s) => s,
+        }
+    }
+}
+
+impl From<&'static str> for LabelValue {
+    fn from(s: &'static str) -> Self {
+        LabelValue::Static(s)
+    }
+}
+impl From<&Name> for LabelValue {
+    fn from(s: &Name) -> Self {
+        LabelValue::Shared(s.clone())
+    }
+}
+impl From<Name> for LabelValue {
+    fn from(s: Name) -> Self {
+        LabelValue::Shared(s)
+    }
+}
+impl From<String> for LabelValue {
+    fn from(s: String) -> Self {
+        LabelValue::Owned(s.into_boxed_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+    Histogram,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// Which sample of a family a series is: histograms have buckets, a sum and a count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sample {
+    Value,
+    Bucket(f64),
+    Sum,
+    Count,
+}
+
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub owner: Owner,
+    pub labels: Box<[LabelValue]>,
+    pub sample: Sample,
+    pub value: f64,
+}
+
+/// One metric family: name, help, type, label names, and its series.
+#[derive(Debug, Clone)]
+pub struct Family {
+    /// For counters, without the `_total` the samples carry.
+    pub name: Cow<'static, str>,
+    pub help: Cow<'static, str>,
+    pub kind: Kind,
+    pub label_names: Cow<'static, [&'static str]>,
+    pub series: Vec<Series>,
+}
+
+impl Family {
+    /// Adds a plain sample. `labels` must match `label_names` in length; a mismatch is a
+    /// programming error caught by the tests, and is dropped rather than emitted broken.
+    pub fn push<const N: usize>(&mut self, owner: Owner, labels: [LabelValue; N], value: f64) {
+        self.push_sample(owner, Box::new(labels), Sample::Value, value);
+    }
+
+    pub fn push_sample(
+        &mut self,
+        owner: Owner,
+        labels: Box<[LabelValue]>,
+        sample: Sample,
+        value: f64,
+    ) {
+        debug_assert_eq!(labels.len(), self.label_names.len(), "{}", self.name);
+        if labels.len() == self.label_names.len() {
+            self.series.push(Series {
+                owner,
+                labels,
+                sample,
+                value,
+            });
+        }
+    }
+
+    /// Adds a histogram from cumulative bucket counts (`bounds[i]` -> `cumulative[i]`).
+    pub fn push_histogram<const N: usize>(
+        &mut self,
+        owner: Owner,
+        labels: [LabelValue; N],
+        h: &Histogram,
+    ) {
+        let labels: Box<[LabelValue]> = Box::new(labels);
+        let mut cum = 0u64;
+        for (bound, n) in h.bounds.iter().zip(&h.counts) {
+            cum += n;
+            self.push_sample(
+                owner.clone(),
+                labels.clone(),
+                Sample::Bucket(*bound),
+                cum as f64,
+            );
+        }
+        cum += h.overflow;
+        self.push_sample(
+            owner.clone(),
+            labels.clone(),
+            Sample::Bucket(f64::INFINITY),
+            cum as f64,
+        );
+        self.push_sample(owner.clone(), labels.clone(), Sample::Sum, h.sum);
+        self.push_sample(owner, labels, Sample::Count, cum as f64);
+    }
+}
+
+/// A fixed-bucket histogram being filled.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    pub bounds: &'static [f64],
+    pub counts: Vec<u64>,
+    pub overflow: u64,
+    pub sum: f64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len()],
+            overflow: 0,
+            sum: 0.0,
+        }
+    }
+
+    pub fn observe_n(&mut self, v: f64, n: u64) {
+        match self.bounds.iter().position(|b| v <= *b) {
+            Some(i) => self.counts[i] += n,
+            None => self.overflow += n,
+        }
+        self.sum += v * n as f64;
+    }
+}
+
+/// Collects families while a generation is being built.
+#[derive(Debug, Default)]
+pub struct Sink {
+    families: Vec<Family>,
+}
+
+impl Sink {
+    pub fn family(
+        &mut self,
+        kind: Kind,
+        name: &'static str,
+        help: &'static str,
+        label_names: &'static [&'static str],
+    ) -> &mut Family {
+        self.families.push(Family {
+            name: Cow::Borrowed(name),
+            help: Cow::Borrowed(help),
+            kind,
+            label_names: Cow::Borrowed(label_names),
+            series: Vec::new(),
+        });
+        let last = self.families.len() - 1;
+        &mut self.families[last]
+    }
+
+    pub fn gauge(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        label_names: &'static [&'static str],
+    ) -> &mut Family {
+        self.family(Kind::Gauge, name, help, label_names)
+    }
+
+    pub fn counter(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        label_names: &'static [&'static str],
+    ) -> &mut Family {
+        self.family(Kind::Counter, name, help, label_names)
+    }
+
+    pub fn histogram(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        label_names: &'static [&'static str],
+    ) -> &mut Family {
+        self.family(Kind::Histogram, name, help, label_names)
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.families.iter().map(|f| f.series.len()).sum()
+    }
+
+    pub fn into_families(self) -> Vec<Family> {
+        self.families
+    }
+}
+
+/// Exposition format, chosen from the scraper's `Accept` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Prometheus text 0.0.4.
+    Text,
+    /// OpenMetrics 1.0.
+    OpenMetrics,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+
+    /// Picks OpenMetrics only when the client asks for it, as Prometheus does.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let mut best = (Format::Text, 0.0f32);
+        for part in accept.split(',') {
+            let mut it = part.split(';').map(str::trim);
+            let media = it.next().unwrap_or("").to_ascii_lowercase();
+            let mut q = 1.0f32;
+            for p in it {
+                if let Some(v) = p.strip_prefix("q=") {
+                    q = v.parse().unwrap_or(0.0);
+                }
+            }
+            let fmt = match media.as_str() {
+                "application/openmetrics-text" => Format::OpenMetrics,
+                _ => Format::Text,
+            };
+            if fmt == Format::OpenMetrics && q > best.1 {
+                best = (fmt, q);
+            } else if fmt == Format::Text && q > best.1 && media != "*/*" {
+                best = (fmt, q);
+            }
+        }
+        best.0
+    }
+}
+
+/// Appends a sample value the way Prometheus parses it.
+fn write_value(out: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+    } else {
+        out.extend_from_slice(ryu::Buffer::new().format(v).as_bytes());
+    }
+}
+
+fn write_escaped_label(out: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            _ => out.push(b),
+        }
+    }
+}
+
+fn escaped_help(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// Encodes the families' series that `visible` lets through. Families with no visible
+/// series are left out entirely.
+pub fn encode(
+    families: &[Family],
+    format: Format,
+    visible: &dyn Fn(&Owner) -> bool,
+    out: &mut Vec<u8>,
+) {
+    let mut header = String::new();
+    for f in families {
+        let mut shown = f.series.iter().filter(|s| visible(&s.owner)).peekable();
+        if shown.peek().is_none() {
+            continue;
+        }
+        let base = &*f.name;
+        let header_name: Cow<str> = match (f.kind, format) {
+            (Kind::Counter, Format::Text) => Cow::Owned(format!("{base}_total")),
+            _ => Cow::Borrowed(base),
+        };
+        header.clear();
+        let _ = writeln!(header, "# HELP {header_name} {}", escaped_help(&f.help));
+        let _ = writeln!(header, "# TYPE {header_name} {}", f.kind.as_str());
+        out.extend_from_slice(header.as_bytes());
+        for s in shown {
+            out.extend_from_slice(base.as_bytes());
+            out.extend_from_slice(match (f.kind, s.sample) {
+                (Kind::Counter, _) => b"_total",
+                (_, Sample::Bucket(_)) => b"_bucket",
+                (_, Sample::Sum) => b"_sum",
+                (_, Sample::Count) => b"_count",
+                _ => b"",
+            });
+            let le = match s.sample {
+                Sample::Bucket(b) => Some(b),
+                _ => None,
+            };
+            if !s.labels.is_empty() || le.is_some() {
+                out.push(b'{');
+                let mut first = true;
+                for (name, value) in f.label_names.iter().zip(s.labels.iter()) {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.extend_from_slice(name.as_bytes());
+                    out.extend_from_slice(b"=\"");
+                    write_escaped_label(out, value);
+                    out.push(b'"');
+                }
+                if let Some(b) = le {
+                    if !first {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(b"le=\"");
+                    write_value(out, b);
+                    out.push(b'"');
+                }
+                out.push(b'}');
+            }
+            out.push(b' ');
+            write_value(out, s.value);
+            out.push(b'\n');
+        }
+    }
+    if format == Format::OpenMetrics {
+        out.extend_from_slice(b"# EOF\n");
+    }
+}
+
+/// One published collection: all families, immutable, plus encoded bodies cached on first use.
+#[derive(Debug)]
+pub struct Generation {
+    pub seq: u64,
+    /// Wall-clock time it was published, seconds since the epoch.
+    pub published_epoch: f64,
+    pub families: Vec<Family>,
+    cache: Mutex<HashMap<(Format, bool), Arc<[u8]>>>,
+}
+
+impl Generation {
+    pub fn new(seq: u64, published_epoch: f64, families: Vec<Family>) -> Self {
+        Generation {
+            seq,
+            published_epoch,
+            families,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.families.iter().map(|f| f.series.len()).sum()
+    }
+
+    /// The full (operator) view, encoded once per generation and format, optionally gzipped.
+    pub fn full_body(&self, format: Format, gzip: bool) -> Arc<[u8]> {
+        let key = (format, gzip);
+        if let Some(b) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return b;
+        }
+        let mut raw = Vec::with_capacity(self.series_count() * 64);
+        encode(&self.families, format, &|_| true, &mut raw);
+        let body: Arc<[u8]> = if gzip {
+            gzip_fast(&raw).into()
+        } else {
+            raw.into()
+        };
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(key, body.clone());
+        }
+        body
+    }
+}
+
+/// gzip at level 1: level 6 is ~10x slower for ~20% smaller bodies.
+pub fn gzip_fast(raw: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(raw.len() / 6),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(raw);
+    enc.finish().unwrap_or_default()
+}
+
+/// The current generation, swapped atomically; readers never block writers.
+#[derive(Debug)]
+pub struct Store {
+    current: ArcSwap<Generation>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            current: ArcSwap::from_pointee(Generation::new(0, 0.0, Vec::new())),
+        }
+    }
+}
+
+impl Store {
+    pub fn load(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
+
+    pub fn publish(&self, families: Vec<Family>, published_epoch: f64) -> Arc<Generation> {
+        let seq = self.current.load().seq + 1;
+        let g = Arc::new(Generation::new(seq, published_epoch, families));
+        self.current.store(g.clone());
+        g
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_families() -> Vec<Family> {
+        let mut sink = Sink::default();
+        let f = sink.gauge("slurm_test_nodes", "Nodes\nby state", &["state"]);
+        f.push(Owner::Cluster, ["idle".into()], 3.0);
+        f.push(Owner::Cluster, ["we\"ird\\".into()], 0.5);
+        let c = sink.counter("slurm_test_polls", "Polls", &[]);
+        c.push(Owner::Exporter, [], 7.0);
+        let h = sink.histogram("slurm_test_wait_seconds", "Wait", &["partition"]);
+        let mut hist = Histogram::new(&[1.0, 10.0]);
+        hist.observe_n(0.5, 2);
+        hist.observe_n(5.0, 1);
+        hist.observe_n(100.0, 1);
+        h.push_histogram(Owner::Partition("p".into()), ["p".into()], &hist);
+        sink.into_families()
+    }
+
+    #[test]
+    fn text_format_is_exact() {
+        let mut out = Vec::new();
+        encode(&sample_families(), Format::Text, &|_| true, &mut out);
+        let text = String::from_utf8(out).expect("utf8");
+        assert_eq!(
+            text,
+            "# HELP slurm_test_nodes Nodes\\nby state\n# TYPE slurm_test_nodes gauge\n\
+             slurm_test_nodes{state=\"idle\"} 3\nslurm_test_nodes{state=\"we\\\"ird\\\\\"} 0.5\n\
+             # HELP slurm_test_polls_total Polls\n# TYPE slurm_test_polls_total counter\n\
+             slurm_test_polls_total 7\n\
+             # HELP slurm_test_wait_seconds Wait\n# TYPE slurm_test_wait_seconds histogram\n\
+             slurm_test_wait_seconds_bucket{partition=\"p\",le=\"1\"} 2\n\
+             slurm_test_wait_seconds_bucket{partition=\"p\",le=\"10\"} 3\n\
+             slurm_test_wait_seconds_bucket{partition=\"p\",le=\"+Inf\"} 4\n\
+             slurm_test_wait_seconds_sum{partition=\"p\"} 106\n\
+             slurm_test_wait_seconds_count{partition=\"p\"} 4\n"
+        );
+    }
+
+    #[test]
+    fn openmetrics_counter_header_and_eof() {
+        let mut out = Vec::new();
+        encode(&sample_families(), Format::OpenMetrics, &|_| true, &mut out);
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(text.contains("# TYPE slurm_test_polls counter\nslurm_test_polls_total 7\n"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn filtered_view_drops_empty_families() {
+        let mut out = Vec::new();
+        encode(
+            &sample_families(),
+            Format::Text,
+            &|o| matches!(o, Owner::Partition(_)),
+            &mut out,
+        );
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(!text.contains("slurm_test_nodes"));
+        assert!(!text.contains("slurm_test_polls"));
+        assert!(text.contains("slurm_test_wait_seconds_count"));
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        assert_eq!(Format::negotiate(None), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")),
+            Format::OpenMetrics
+        );
+        assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("text/plain;q=0.9,application/openmetrics-text;q=0.2")),
+            Format::Text
+        );
+        assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
+    }
+
+    #[test]
+    fn publish_swaps_generations_and_caches_bodies() {
+        let store = Store::default();
+        assert_eq!(store.load().seq, 0);
+        let g = store.publish(sample_families(), 1.0);
+        assert_eq!(g.seq, 1);
+        let a = g.full_body(Format::Text, false);
+        let b = g.full_body(Format::Text, false);
+        assert!(Arc::ptr_eq(&a, &b));
+        let z = g.full_body(Format::Text, true);
+        let mut d = flate2::read::GzDecoder::new(&z[..]);
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut d, &mut back).expect("gunzip");
+        assert_eq!(&back[..], &a[..]);
+        assert_eq!(store.publish(Vec::new(), 2.0).seq, 2);
+    }
+}
