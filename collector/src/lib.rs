@@ -8,4 +8,6 @@
 pub mod families;
 pub mod model;
 pub mod parse;
+pub mod poller;
+pub mod source;
 pub mod store;

@@ -67,6 +67,12 @@ need_config() { have_config || die "$ETC/slurm.conf is missing: run '$0 start' f
 # uts mode: every node has its own loopback address (Linux routes all of 127/8 to lo) and its slurmd
 # runs in its own UTS namespace with hostname=<node>:  cpu-NN 127.0.1.N, gpu-NN 127.0.2.N, himem-NN 127.0.3.N
 node_addr() { local n=${1%-*} i=$((10#${1#*-})); case $n in cpu) echo 127.0.1.$i ;; gpu) echo 127.0.2.$i ;; himem) echo 127.0.3.$i ;; esac; }
+node_hostport() { # address/port slurmd of node $1 listens on (for bash's /dev/tcp)
+  if [[ $NODE_MODE == uts ]]; then echo "$(node_addr "$1")/6818"; return; fi
+  local n=${1%-*} i=$((10#${1#*-})) g
+  case $n in cpu) g=1 ;; gpu) g=2 ;; himem) g=3 ;; esac
+  echo "127.0.0.1/$((17000 + 100 * g + i))"
+}
 live_nodes() {
   local i
   for ((i = 1; i <= N_CPU; i++)); do echo "cpu-$(pad $i)"; done
@@ -77,17 +83,19 @@ dead_nodes() { local i; for ((i = N_CPU + 1; i <= N_CPU + N_DEAD; i++)); do echo
 all_nodes() { live_nodes; dead_nodes; }
 DEAD_RANGE="cpu-[$(pad $((N_CPU + 1)))-$(pad $((N_CPU + N_DEAD)))]"
 
-resolve_node_mode() {
+resolve_node_mode() { # auto: keep the mode of an existing config, else uts when `unshare --uts` is allowed
   if [[ $NODE_MODE == auto ]]; then
-    if unshare --uts true 2>/dev/null; then NODE_MODE=uts; else NODE_MODE=ports; fi
+    if [[ -s $ETC/slurm.conf ]]; then
+      if grep -q '^CommunicationParameters=NoInAddrAny' $ETC/slurm.conf; then NODE_MODE=uts; else NODE_MODE=ports; fi
+    elif unshare --uts true 2>/dev/null; then NODE_MODE=uts; else NODE_MODE=ports; fi
   fi
-  [[ $NODE_MODE == ports ]] && log "WARN: node mode 'ports' (unshare --uts not allowed): slurmds bind 0.0.0.0:<port>"
-  return 0
+  [[ $NODE_MODE == uts || $NODE_MODE == ports ]] || die "LAB_NODE_MODE must be auto, uts or ports"
 }
 
 write_hosts() { # node names resolve locally (never via DNS): managed block in /etc/hosts
   local tmp; tmp=$(mktemp)
   sed '/^# BEGIN slurm-lab/,/^# END slurm-lab/d' /etc/hosts >"$tmp"
+  [[ ! -s $tmp || -z $(tail -c1 "$tmp") ]] || echo >>"$tmp" # last line without newline
   { echo "# BEGIN slurm-lab (managed by deploy/slurm-lab/lab.sh)"
     all_nodes | while read -r n; do echo "$(node_addr "$n") $n"; done
     echo "# END slurm-lab"; } >>"$tmp"
@@ -383,6 +391,10 @@ start_rest() {
 nodes_not_up() {
   sinfo -h -N -n "$(live_nodes | paste -sd, -)" -o '%N %t' | sort -u |
     awk '$2 ~ /[*~#!%@^]$/ || $2 ~ /^(unk|inval|down|fail|futr|boot|powering|powered)/'
+  local n # each slurmd must accept connections on its own address (slurmctld may still show a recovered state)
+  while read -r n; do
+    (exec 3<>"/dev/tcp/$(node_hostport "$n")") 2>/dev/null || echo "$n slurmd-not-listening"
+  done < <(live_nodes)
   local seen; seen=$(sinfo -h -N -n "$(live_nodes | paste -sd, -)" -o '%N' | sort -u | wc -l)
   ((seen == $(live_nodes | wc -l))) || echo "missing nodes ($seen seen)"
 }
@@ -471,7 +483,7 @@ cmd_start() {
   all_daemons_alive && pid_alive /run/munge/munged.pid && pid_alive /run/mysqld/mysqld.pid && was_up=1
   install_pkgs
   local t_inst=$((SECONDS - t0))
-  resolve_node_mode
+  [[ $NODE_MODE == ports ]] && log "WARN: node mode 'ports' (unshare --uts not allowed): slurmds bind 0.0.0.0:<port>"
   make_users
   install -d -o slurm -g slurm -m 0755 $LOG
   start_munge
@@ -707,6 +719,7 @@ EOF
 }
 
 # ---------------------------------------------------------------- main
+resolve_node_mode
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;

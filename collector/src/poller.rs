@@ -1,0 +1,355 @@
+//! Background polling: per source an interval with jitter, a timeout, exponential backoff
+//! on failure, and single flight (a source's next poll starts only after the last one ended).
+//! Scrapes never call Slurm: they read the last published generation, so Slurm's load is
+//! bounded by the poll interval whatever the number of scrapers.
+//!
+//! A failing source keeps serving its last good data until it is older than
+//! `max_staleness`; then its data is dropped and `slurm_exporter_source_stale` says so.
+
+use crate::families::{self, Options};
+use crate::model::{Name, Snapshot, SourceStatus};
+use crate::source::{Parts, Source, SourceError};
+use crate::store::Store;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+#[derive(Debug, Clone)]
+pub struct PollConfig {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub max_staleness: Duration,
+    /// Longest wait between polls while a source keeps failing.
+    pub backoff_max: Duration,
+    /// The `cluster` label; `None` uses what Slurm reports, else `slurm`.
+    pub cluster: Option<String>,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(20),
+            max_staleness: Duration::from_secs(300),
+            backoff_max: Duration::from_secs(300),
+            cluster: None,
+        }
+    }
+}
+
+/// One source with its last good data and health.
+pub struct Runner {
+    source: Box<dyn Source>,
+    cfg: PollConfig,
+    data: Option<Parts>,
+    last_good: Option<Instant>,
+    status: SourceStatus,
+    failures: u32,
+    logged_meta: Option<(String, String)>,
+}
+
+impl Runner {
+    pub fn new(source: Box<dyn Source>, cfg: PollConfig) -> Self {
+        let status = SourceStatus {
+            source: source.name().to_owned(),
+            ..SourceStatus::default()
+        };
+        Runner {
+            source,
+            cfg,
+            data: None,
+            last_good: None,
+            status,
+            failures: 0,
+            logged_meta: None,
+        }
+    }
+
+    /// Polls once with the timeout; updates data and health. Returns the error, if any.
+    pub async fn poll_once(&mut self) -> Result<(), SourceError> {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.cfg.timeout, self.source.poll()).await {
+            Ok(r) => r,
+            Err(_) => Err(SourceError::Timeout {
+                what: format!("{} poll", self.source.name()),
+                seconds: self.cfg.timeout.as_secs_f64(),
+            }),
+        };
+        self.status.polls += 1;
+        self.status.last_duration_seconds = started.elapsed().as_secs_f64();
+        let outcome = match result {
+            Ok(parts) => {
+                self.failures = 0;
+                self.status.last_bytes = parts.bytes;
+                if parts.not_modified {
+                    self.status.not_modified += 1;
+                }
+                self.merge(parts);
+                self.last_good = Some(Instant::now());
+                self.status.last_success_epoch = Some(now_f64());
+                self.log_meta_once();
+                Ok(())
+            }
+            Err(e) => {
+                self.failures = self.failures.saturating_add(1);
+                *self.status.errors.entry(e.kind()).or_default() += 1;
+                tracing::warn!(
+                    source = self.source.name(),
+                    kind = e.kind(),
+                    "poll failed: {e}"
+                );
+                Err(e)
+            }
+        };
+        let fresh = self
+            .last_good
+            .is_some_and(|t| t.elapsed() <= self.cfg.max_staleness);
+        self.status.stale = self.data.is_some() && !fresh;
+        if self.status.stale {
+            tracing::warn!(
+                source = self.source.name(),
+                "last good data is older than max_staleness ({} s): dropped",
+                self.cfg.max_staleness.as_secs()
+            );
+            self.data = None;
+        }
+        self.status.up = outcome.is_ok() && fresh;
+        outcome
+    }
+
+    /// 304 parts (`None`) keep the previous ones.
+    fn merge(&mut self, p: Parts) {
+        match &mut self.data {
+            None => self.data = Some(p),
+            Some(old) => {
+                old.meta = if p.meta.release.is_empty() {
+                    old.meta.clone()
+                } else {
+                    p.meta
+                };
+                old.fetched_epoch = p.fetched_epoch;
+                old.bytes = p.bytes;
+                if p.cluster.is_some() {
+                    old.cluster = p.cluster;
+                }
+                if p.nodes.is_some() {
+                    old.nodes = p.nodes;
+                }
+                if p.jobs.is_some() {
+                    old.jobs = p.jobs;
+                }
+                if p.partitions.is_some() {
+                    old.partitions = p.partitions;
+                }
+            }
+        }
+    }
+
+    fn log_meta_once(&mut self) {
+        let Some(d) = &self.data else { return };
+        let key = (d.meta.release.clone(), d.meta.plugin.clone());
+        if self.logged_meta.as_ref() != Some(&key) {
+            tracing::info!(
+                source = self.source.name(),
+                slurm = %key.0,
+                api = %key.1,
+                "reading Slurm {} through {} ({})",
+                if key.0.is_empty() { "(release not reported)" } else { &key.0 },
+                self.source.name(),
+                key.1
+            );
+            self.logged_meta = Some(key);
+        }
+    }
+
+    /// Time to wait before the next poll: the interval with ±10% jitter when healthy,
+    /// doubling per failure up to `backoff_max`.
+    pub fn next_delay(&self) -> Duration {
+        let base = if self.failures == 0 {
+            self.cfg.interval
+        } else {
+            let factor = 2u32.saturating_pow(self.failures.min(16));
+            self.cfg
+                .interval
+                .saturating_mul(factor)
+                .min(self.cfg.backoff_max.max(self.cfg.interval))
+        };
+        let jitter = 0.9 + rand::random::<f64>() * 0.2;
+        base.mul_f64(jitter)
+    }
+
+    pub fn status(&self) -> &SourceStatus {
+        &self.status
+    }
+}
+
+fn now_f64() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Builds the snapshot from the runners' current data. One source feeds a cluster today;
+/// the first runner with data provides it.
+pub fn fuse(runners: &[&Runner], cluster: Option<&str>) -> Snapshot {
+    let sources: Vec<SourceStatus> = runners.iter().map(|r| r.status.clone()).collect();
+    let data = runners.iter().find_map(|r| r.data.as_ref());
+    let mut snap = Snapshot {
+        sources: Arc::new(sources),
+        ..Snapshot::default()
+    };
+    if let Some(d) = data {
+        snap.meta = d.meta.clone();
+        snap.taken_epoch = d.fetched_epoch;
+        snap.nodes = Arc::new(d.nodes.clone().unwrap_or_default());
+        snap.jobs = Arc::new(d.jobs.clone().unwrap_or_default());
+        snap.partitions = Arc::new(d.partitions.clone().unwrap_or_default());
+    }
+    let name = cluster
+        .map(str::to_owned)
+        .or_else(|| data.and_then(|d| d.cluster.clone()))
+        .unwrap_or_else(|| "slurm".to_owned());
+    snap.cluster = Name::from(name);
+    snap
+}
+
+/// Runs the families over a snapshot and publishes the result.
+pub fn publish(store: &Store, snap: &Snapshot, options: &Options) {
+    let families = families::collect_all(snap, options);
+    store.publish(families, now_f64());
+}
+
+/// Polls `runner` forever, publishing after every poll. Returns when the runtime shuts down.
+pub async fn run(runner: Runner, store: Arc<Store>, options: Options) {
+    let runner = Arc::new(Mutex::new(runner));
+    loop {
+        let delay = {
+            let mut r = runner.lock().await;
+            let _ = r.poll_once().await;
+            let cluster = r.cfg.cluster.clone();
+            let snap = fuse(&[&r], cluster.as_deref());
+            let store = store.clone();
+            let options = options.clone();
+            // Families over 100,000 jobs are CPU work: keep them off the async workers.
+            let _ = tokio::task::spawn_blocking(move || publish(&store, &snap, &options)).await;
+            r.next_delay()
+        };
+        tokio::time::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::PollFuture;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Succeeds on the polls listed, fails otherwise.
+    struct Scripted {
+        n: AtomicU32,
+        ok: &'static [u32],
+        hang: bool,
+    }
+
+    impl Source for Scripted {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+        fn poll(&self) -> PollFuture<'_> {
+            let i = self.n.fetch_add(1, Ordering::SeqCst);
+            let ok = self.ok.contains(&i);
+            let hang = self.hang;
+            Box::pin(async move {
+                if hang {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                if ok {
+                    let bytes = include_bytes!("../testdata/rest/22.05.8/slurm_v0.0.38_nodes.json");
+                    let (_, nodes) =
+                        crate::parse::nodes::parse_nodes(&bytes[..], &mut Default::default())
+                            .map_err(|err| SourceError::Parse {
+                                what: "t".into(),
+                                err,
+                            })?;
+                    Ok(Parts {
+                        nodes: Some(nodes),
+                        jobs: Some(Vec::new()),
+                        fetched_epoch: 100,
+                        ..Parts::default()
+                    })
+                } else {
+                    Err(SourceError::Http {
+                        what: "GET /x".into(),
+                        status: 500,
+                        msg: "boom".into(),
+                    })
+                }
+            })
+        }
+    }
+
+    fn runner(ok: &'static [u32], hang: bool, staleness: Duration) -> Runner {
+        Runner::new(
+            Box::new(Scripted {
+                n: AtomicU32::new(0),
+                ok,
+                hang,
+            }),
+            PollConfig {
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_millis(50),
+                max_staleness: staleness,
+                backoff_max: Duration::from_secs(60),
+                cluster: Some("c".into()),
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn failing_source_keeps_last_good_data_and_says_so() {
+        let mut r = runner(&[0], false, Duration::from_secs(3600));
+        r.poll_once().await.expect("first poll ok");
+        assert!(r.status().up);
+        let err = r.poll_once().await.expect_err("second fails");
+        assert_eq!(err.kind(), "http");
+        assert!(!r.status().up);
+        assert!(!r.status().stale);
+        assert_eq!(r.status().errors.get("http"), Some(&1));
+        let snap = fuse(&[&r], Some("c"));
+        assert_eq!(snap.nodes.len(), 16, "last good data still served");
+    }
+
+    #[tokio::test]
+    async fn data_past_max_staleness_is_dropped() {
+        let mut r = runner(&[0], false, Duration::from_millis(0));
+        r.poll_once().await.expect("ok");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let _ = r.poll_once().await;
+        assert!(r.status().stale || r.data.is_none());
+        assert_eq!(fuse(&[&r], None).nodes.len(), 0);
+        assert_eq!(&*fuse(&[&r], None).cluster, "slurm");
+    }
+
+    #[tokio::test]
+    async fn hanging_source_times_out() {
+        let mut r = runner(&[], true, Duration::from_secs(1));
+        let err = r.poll_once().await.expect_err("times out");
+        assert_eq!(err.kind(), "timeout");
+    }
+
+    #[tokio::test]
+    async fn backoff_grows_and_is_capped() {
+        let mut r = runner(&[], false, Duration::from_secs(1));
+        let healthy = r.next_delay();
+        assert!(healthy >= Duration::from_secs(9) && healthy <= Duration::from_secs(11));
+        for _ in 0..3 {
+            let _ = r.poll_once().await;
+        }
+        let d = r.next_delay();
+        assert!(
+            d >= Duration::from_secs(54) && d <= Duration::from_secs(66),
+            "{d:?}"
+        );
+    }
+}

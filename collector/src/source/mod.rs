@@ -1,0 +1,153 @@
+//! Where Slurm data comes from. One file per source; each turns one poll into [`Parts`].
+//!
+//! - [`rest`]: slurmrestd over TCP or a unix socket, JWT auth, version discovery.
+//! - [`cli`]: `squeue --json`, `sinfo --json`, `scontrol` — the ONLY place that spawns processes.
+//! - [`sim`]: a deterministic synthetic cluster producing slurmrestd's exact JSON.
+//! - [`replay`]: a directory of captured responses.
+//!
+//! All of them feed the same parsers in [`crate::parse`], streaming: a response is parsed as
+//! it arrives and never held whole in memory.
+
+pub mod cli;
+pub mod replay;
+pub mod rest;
+// pub mod sim; (arrives with the simulator)
+
+use crate::model::{Job, Node, Partition, SlurmMeta};
+use crate::parse::ParseError;
+use std::future::Future;
+use std::pin::Pin;
+
+/// What one poll of a source produced. `None` for a part means "unchanged since the last
+/// poll" (slurmrestd answered 304 Not Modified): the poller keeps the previous one.
+#[derive(Debug, Default, Clone)]
+pub struct Parts {
+    pub meta: SlurmMeta,
+    /// Cluster name when the source knows it.
+    pub cluster: Option<String>,
+    pub nodes: Option<Vec<Node>>,
+    pub jobs: Option<Vec<Job>>,
+    pub partitions: Option<Vec<Partition>>,
+    /// When the data was read, seconds since the epoch.
+    pub fetched_epoch: u64,
+    /// Bytes read in this poll.
+    pub bytes: u64,
+    pub not_modified: bool,
+}
+
+/// Why a poll failed. `kind()` is the `kind` label of `slurm_exporter_source_errors_total`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    #[error("{what} timed out after {seconds} s")]
+    Timeout { what: String, seconds: f64 },
+    #[error("{what}: could not connect: {msg}")]
+    Connect { what: String, msg: String },
+    #[error("{what}: slurmrestd refused the credentials (HTTP {status}): {msg}")]
+    Auth {
+        what: String,
+        status: u16,
+        msg: String,
+    },
+    #[error("{what}: unexpected HTTP {status}: {msg}")]
+    Http {
+        what: String,
+        status: u16,
+        msg: String,
+    },
+    #[error("{what}: {err}")]
+    Parse { what: String, err: ParseError },
+    #[error("{what}: could not start: {msg}")]
+    Spawn { what: String, msg: String },
+    #[error("{what}: exited with {status}: {stderr}")]
+    Exit {
+        what: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("{what}: {msg}")]
+    Io { what: String, msg: String },
+    #[error("{0}")]
+    Config(String),
+}
+
+impl SourceError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceError::Timeout { .. } => "timeout",
+            SourceError::Connect { .. } => "connect",
+            SourceError::Auth { .. } => "auth",
+            SourceError::Http { .. } => "http",
+            SourceError::Parse { .. } => "parse",
+            SourceError::Spawn { .. } => "spawn",
+            SourceError::Exit { .. } => "exit",
+            SourceError::Io { .. } => "io",
+            SourceError::Config(_) => "config",
+        }
+    }
+}
+
+pub type PollFuture<'a> = Pin<Box<dyn Future<Output = Result<Parts, SourceError>> + Send + 'a>>;
+
+/// A place Slurm data comes from. `poll` reads everything the source offers once.
+pub trait Source: Send + Sync {
+    /// Stable name for logs and the `source` label (`rest`, `cli`, `sim`, `replay`).
+    fn name(&self) -> &str;
+    fn poll(&self) -> PollFuture<'_>;
+}
+
+/// Seconds since the epoch now.
+pub fn now_epoch() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A `Read` over chunks sent from an async task, so a sync streaming parser can consume a
+/// response body or a pipe as it arrives without holding it whole.
+pub struct ChunkReader {
+    rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>,
+    cur: bytes::Bytes,
+    pub total: u64,
+}
+
+impl ChunkReader {
+    pub fn new(rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>) -> Self {
+        ChunkReader {
+            rx,
+            cur: bytes::Bytes::new(),
+            total: 0,
+        }
+    }
+}
+
+impl std::io::Read for ChunkReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.cur.len());
+        out[..n].copy_from_slice(&self.cur[..n]);
+        bytes::Buf::advance(&mut self.cur, n);
+        self.total += n as u64;
+        Ok(n)
+    }
+}
+
+/// Counts bytes passing through a reader.
+pub struct Counted<R> {
+    pub inner: R,
+    pub count: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(out)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}

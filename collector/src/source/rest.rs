@@ -1,0 +1,522 @@
+//! slurmrestd over TCP or a unix socket.
+//!
+//! - Auth: `X-SLURM-USER-NAME` + `X-SLURM-USER-TOKEN` (a JWT from config, a file re-read on
+//!   every poll so rotation needs no restart, or `scontrol token`, cached for half its life).
+//!   Over a unix socket with `rest_auth/local`, no token at all.
+//! - Version: the newest OpenAPI version the server answers `ping` on, unless configured.
+//! - Cheap polls: `?update_time=` makes slurmrestd answer 304 when nothing changed; the
+//!   previous part is reused.
+//! - Bodies stream into the parsers; nothing is held whole.
+
+use super::cli::CliConfig;
+use super::{now_epoch, ChunkReader, Parts, PollFuture, Source, SourceError};
+use crate::model::Interner;
+use crate::parse::jobs::parse_jobs;
+use crate::parse::nodes::parse_nodes;
+use crate::parse::partitions::parse_partitions;
+use crate::parse::versions::{self, ApiVersion};
+use crate::parse::ParseError;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// A secret that never prints.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Where slurmrestd listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+}
+
+impl Endpoint {
+    /// Parses `http://host:port` (plain HTTP: slurmrestd speaks no TLS itself) or
+    /// `unix:/path/to/socket`.
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        if let Some(path) = url.strip_prefix("unix:") {
+            let path = path.trim_start_matches("//");
+            if path.is_empty() {
+                return Err(format!("{url:?}: unix socket path is empty"));
+            }
+            return Ok(Endpoint::Unix(PathBuf::from(path)));
+        }
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            format!("{url:?}: expected http://HOST:PORT or unix:/PATH (put a TLS proxy's plain side here)")
+        })?;
+        let hostport = rest.trim_end_matches('/');
+        if hostport.contains('/') || hostport.contains('@') {
+            return Err(format!("{url:?}: give only scheme, host and port"));
+        }
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+                h.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                p.parse::<u16>()
+                    .map_err(|_| format!("{url:?}: bad port {p:?}"))?,
+            ),
+            _ => (hostport.to_owned(), 80),
+        };
+        if host.is_empty() {
+            return Err(format!("{url:?}: host is empty"));
+        }
+        Ok(Endpoint::Tcp { host, port })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Endpoint::Tcp { host, port } => format!("http://{host}:{port}"),
+            Endpoint::Unix(p) => format!("unix:{}", p.display()),
+        }
+    }
+}
+
+/// Where the JWT comes from.
+#[derive(Debug, Clone)]
+pub enum TokenSource {
+    /// No token: unix socket with `rest_auth/local`.
+    None,
+    Static(Secret),
+    /// Re-read on every poll.
+    File(PathBuf),
+    /// `scontrol token lifespan=N`, renewed at half life.
+    Scontrol {
+        lifespan_seconds: u64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct RestConfig {
+    pub endpoint: Endpoint,
+    pub user: String,
+    pub token: TokenSource,
+    /// `v0.0.38`; `None` discovers the newest the server offers.
+    pub api_version: Option<String>,
+    pub timeout: Duration,
+    /// For `scontrol token`.
+    pub cli: CliConfig,
+}
+
+#[derive(Default)]
+struct RestState {
+    version: Option<ApiVersion>,
+    token: Option<(Secret, Instant)>,
+    /// Fetch time of the last good answer per endpoint, for `update_time`.
+    last: [Option<u64>; 3],
+}
+
+pub struct RestSource {
+    cfg: RestConfig,
+    state: Mutex<RestState>,
+}
+
+const JOBS: usize = 0;
+const NODES: usize = 1;
+const PARTITIONS: usize = 2;
+
+enum Fetched<T> {
+    Data(T, u64),
+    NotModified,
+}
+
+impl RestSource {
+    pub fn new(cfg: RestConfig) -> Result<Self, SourceError> {
+        if let Some(v) = &cfg.api_version {
+            versions::by_name(v).ok_or_else(|| {
+                SourceError::Config(format!(
+                    "api_version {v:?} is not one this exporter speaks ({})",
+                    versions::SUPPORTED
+                        .iter()
+                        .map(|v| v.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        }
+        Ok(RestSource {
+            cfg,
+            state: Mutex::new(RestState::default()),
+        })
+    }
+
+    async fn token(&self, st: &mut RestState) -> Result<Option<Secret>, SourceError> {
+        match &self.cfg.token {
+            TokenSource::None => Ok(None),
+            TokenSource::Static(s) => Ok(Some(s.clone())),
+            TokenSource::File(p) => {
+                let s = tokio::fs::read_to_string(p)
+                    .await
+                    .map_err(|e| SourceError::Config(format!("token_file {}: {e}", p.display())))?;
+                let s = s.trim().trim_start_matches("SLURM_JWT=").to_owned();
+                if s.is_empty() {
+                    return Err(SourceError::Config(format!(
+                        "token_file {} is empty",
+                        p.display()
+                    )));
+                }
+                Ok(Some(Secret(s)))
+            }
+            TokenSource::Scontrol { lifespan_seconds } => {
+                if let Some((t, at)) = &st.token {
+                    if at.elapsed() < Duration::from_secs(lifespan_seconds / 2) {
+                        return Ok(Some(t.clone()));
+                    }
+                }
+                let cli = self.cfg.cli.clone();
+                let user = self.cfg.user.clone();
+                let life = *lifespan_seconds;
+                let t = tokio::task::spawn_blocking(move || cli.scontrol_token(&user, life))
+                    .await
+                    .map_err(|e| SourceError::Io {
+                        what: "scontrol token".into(),
+                        msg: e.to_string(),
+                    })??;
+                let t = Secret(t);
+                st.token = Some((t.clone(), Instant::now()));
+                Ok(Some(t))
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        path: &str,
+        token: Option<&Secret>,
+    ) -> Result<Response<Incoming>, SourceError> {
+        let what = format!("GET {}{path}", self.cfg.endpoint.describe());
+        let connect_err = |e: std::io::Error| SourceError::Connect {
+            what: what.clone(),
+            msg: e.to_string(),
+        };
+        let host = match &self.cfg.endpoint {
+            Endpoint::Tcp { host, port } => format!("{host}:{port}"),
+            Endpoint::Unix(_) => "localhost".to_owned(),
+        };
+        let mut req = Request::get(path)
+            .header(hyper::header::HOST, host.as_str())
+            .header(hyper::header::ACCEPT, "application/json");
+        if let Some(t) = token {
+            req = req
+                .header("X-SLURM-USER-NAME", self.cfg.user.as_str())
+                .header("X-SLURM-USER-TOKEN", t.expose());
+        }
+        let req = req
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| SourceError::Config(format!("{what}: {e}")))?;
+        let hs_err = |e: hyper::Error| SourceError::Connect {
+            what: what.clone(),
+            msg: e.to_string(),
+        };
+        let mut sender = match &self.cfg.endpoint {
+            Endpoint::Tcp { host, port } => {
+                let s = tokio::net::TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(connect_err)?;
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+                    .await
+                    .map_err(hs_err)?;
+                tokio::spawn(conn);
+                sender
+            }
+            Endpoint::Unix(p) => {
+                let s = tokio::net::UnixStream::connect(p)
+                    .await
+                    .map_err(connect_err)?;
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+                    .await
+                    .map_err(hs_err)?;
+                tokio::spawn(conn);
+                sender
+            }
+        };
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| SourceError::Connect {
+                what: what.clone(),
+                msg: e.to_string(),
+            })
+    }
+
+    /// Reads at most 64 KiB of an error body, for the message.
+    async fn error_text(resp: Response<Incoming>) -> String {
+        let mut body = resp.into_body();
+        let mut buf = Vec::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(d) = frame.into_data() {
+                buf.extend_from_slice(&d);
+                if buf.len() > 64 << 10 {
+                    break;
+                }
+            }
+        }
+        if let Ok((env, _)) = crate::parse::doc::small_document(&buf) {
+            if !env.errors.is_empty() {
+                return env.errors.join("; ");
+            }
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        one.chars().take(200).collect()
+    }
+
+    /// GETs `path` and streams a 200 body through `parse`.
+    async fn fetch<T: Send + 'static>(
+        &self,
+        path: String,
+        token: Option<&Secret>,
+        parse: impl FnOnce(&mut ChunkReader) -> Result<T, ParseError> + Send + 'static,
+    ) -> Result<Fetched<T>, SourceError> {
+        let what = format!("GET {path}");
+        let resp = self.send(&path, token).await?;
+        let status = resp.status();
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(Fetched::NotModified);
+        }
+        if status != StatusCode::OK {
+            let msg = Self::error_text(resp).await;
+            // 22.05 answers a bad or expired token with 500 "slurmctld config is unable to load".
+            let auth = status == StatusCode::UNAUTHORIZED
+                || status == StatusCode::FORBIDDEN
+                || (status == StatusCode::INTERNAL_SERVER_ERROR
+                    && (msg.contains("unable to load")
+                        || msg.to_ascii_lowercase().contains("auth")));
+            return Err(if auth {
+                SourceError::Auth {
+                    what,
+                    status: status.as_u16(),
+                    msg,
+                }
+            } else {
+                SourceError::Http {
+                    what,
+                    status: status.as_u16(),
+                    msg,
+                }
+            });
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(16);
+        let mut body = resp.into_body();
+        let pump = tokio::spawn(async move {
+            while let Some(frame) = body.frame().await {
+                match frame {
+                    Ok(f) => {
+                        if let Ok(d) = f.into_data() {
+                            if tx.send(Ok(d)).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string())).await;
+                        break;
+                    }
+                }
+            }
+        });
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut r = ChunkReader::new(rx);
+            let out = parse(&mut r);
+            (out, r.total)
+        })
+        .await;
+        pump.abort();
+        let (out, total) = joined.map_err(|e| SourceError::Io {
+            what: what.clone(),
+            msg: e.to_string(),
+        })?;
+        out.map(|v| Fetched::Data(v, total))
+            .map_err(|err| SourceError::Parse { what, err })
+    }
+
+    async fn version(
+        &self,
+        st: &mut RestState,
+        token: Option<&Secret>,
+    ) -> Result<ApiVersion, SourceError> {
+        if let Some(v) = st.version {
+            return Ok(v);
+        }
+        if let Some(name) = &self.cfg.api_version {
+            let v = versions::by_name(name)
+                .ok_or_else(|| SourceError::Config(format!("unknown api_version {name:?}")))?;
+            st.version = Some(v);
+            return Ok(v);
+        }
+        let mut tried = Vec::new();
+        for v in versions::SUPPORTED {
+            let resp = self.send(&v.path("ping"), token).await?;
+            let status = resp.status();
+            if status == StatusCode::OK {
+                tracing::info!(
+                    endpoint = %self.cfg.endpoint.describe(),
+                    api = v.name,
+                    "slurmrestd answers OpenAPI {} (Slurm {})",
+                    v.name,
+                    v.releases
+                );
+                st.version = Some(*v);
+                return Ok(*v);
+            }
+            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                return Err(SourceError::Auth {
+                    what: format!("GET {}", v.path("ping")),
+                    status: status.as_u16(),
+                    msg: Self::error_text(resp).await,
+                });
+            }
+            tried.push(format!("{}: HTTP {}", v.name, status.as_u16()));
+        }
+        Err(SourceError::Http {
+            what: format!("version discovery at {}", self.cfg.endpoint.describe()),
+            status: 404,
+            msg: format!(
+                "no supported OpenAPI version answered ping ({})",
+                tried.join(", ")
+            ),
+        })
+    }
+
+    async fn poll_inner(&self) -> Result<Parts, SourceError> {
+        let mut st = self.state.lock().await;
+        let token = self.token(&mut st).await?;
+        let token = token.as_ref();
+        let v = self.version(&mut st, token).await?;
+        let fetched_epoch = now_epoch();
+        let q = |i: usize, st: &RestState| match st.last[i] {
+            Some(t) => format!("?update_time={}", t.saturating_sub(1)),
+            None => String::new(),
+        };
+        let mut parts = Parts {
+            fetched_epoch,
+            ..Parts::default()
+        };
+        let jobs = self
+            .fetch(format!("{}{}", v.path("jobs"), q(JOBS, &st)), token, |r| {
+                parse_jobs(r, &mut Interner::default())
+            })
+            .await;
+        let jobs = match jobs {
+            Err(SourceError::Http { status: 404, .. }) => {
+                // The server was upgraded under us: discover again next poll.
+                st.version = None;
+                return Err(SourceError::Http {
+                    what: format!("GET {}", v.path("jobs")),
+                    status: 404,
+                    msg: "endpoint vanished; re-discovering the API version".into(),
+                });
+            }
+            other => other?,
+        };
+        if let Fetched::Data((env, jobs), n) = jobs {
+            parts.meta = env.meta;
+            parts.jobs = Some(jobs);
+            parts.bytes += n;
+            st.last[JOBS] = Some(fetched_epoch);
+        }
+        if let Fetched::Data((env, nodes), n) = self
+            .fetch(
+                format!("{}{}", v.path("nodes"), q(NODES, &st)),
+                token,
+                |r| parse_nodes(r, &mut Interner::default()),
+            )
+            .await?
+        {
+            if parts.meta.release.is_empty() {
+                parts.meta = env.meta;
+            }
+            parts.nodes = Some(nodes);
+            parts.bytes += n;
+            st.last[NODES] = Some(fetched_epoch);
+        }
+        if let Fetched::Data((_, partitions), n) = self
+            .fetch(
+                format!("{}{}", v.path("partitions"), q(PARTITIONS, &st)),
+                token,
+                |r| {
+                    let mut buf = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::Read::take(r, 64 << 20), &mut buf)
+                        .map_err(|e| ParseError::Io(e.to_string()))?;
+                    parse_partitions(&buf, &mut Interner::default())
+                },
+            )
+            .await?
+        {
+            parts.partitions = Some(partitions);
+            parts.bytes += n;
+            st.last[PARTITIONS] = Some(fetched_epoch);
+        }
+        parts.not_modified =
+            parts.jobs.is_none() && parts.nodes.is_none() && parts.partitions.is_none();
+        if parts.meta.plugin.is_empty() {
+            parts.meta.plugin = format!("openapi/{}", v.name);
+        }
+        Ok(parts)
+    }
+}
+
+impl Source for RestSource {
+    fn name(&self) -> &str {
+        "rest"
+    }
+
+    fn poll(&self) -> PollFuture<'_> {
+        Box::pin(self.poll_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            Endpoint::parse("http://127.0.0.1:6820"),
+            Ok(Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 6820
+            })
+        );
+        assert_eq!(
+            Endpoint::parse("http://[::1]:6820/"),
+            Ok(Endpoint::Tcp {
+                host: "::1".into(),
+                port: 6820
+            })
+        );
+        assert_eq!(
+            Endpoint::parse("unix:/run/slurmrestd/slurmrestd.sock"),
+            Ok(Endpoint::Unix("/run/slurmrestd/slurmrestd.sock".into()))
+        );
+        assert!(Endpoint::parse("https://x:1").is_err());
+        assert!(Endpoint::parse("http://x:notaport").is_err());
+        assert!(Endpoint::parse("http://x:1/path").is_err());
+        assert!(Endpoint::parse("unix:").is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(format!("{:?}", Secret::new("abc")), "Secret(<redacted>)");
+    }
+}
