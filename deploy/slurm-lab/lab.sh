@@ -410,7 +410,7 @@ wait_nodes() {
     log "resuming nodes set down/drained by slurm: $slurm_drained"
     scontrol update nodename="$slurm_drained" state=resume 2>/dev/null || true
   fi
-  log "waiting for $(live_nodes | wc -l) live nodes to respond"
+  log "waiting for $(live_nodes | wc -l) live nodes to respond (not yet: $(paste -sd, - <<<"$bad" | cut -c1-120))"
   wait_for 120 "all live nodes up" bash -c '[ -z "$("$0" _nodes_not_up)" ]' "${BASH_SOURCE[0]}" ||
     { nodes_not_up >&2; die "nodes did not come up (see $LOG/slurmd-*.log)"; }
 }
