@@ -294,9 +294,8 @@ impl Format {
                 "application/openmetrics-text" => Format::OpenMetrics,
                 _ => Format::Text,
             };
-            if fmt == Format::OpenMetrics && q > best.1 {
-                best = (fmt, q);
-            } else if fmt == Format::Text && q > best.1 && media != "*/*" {
+            // `*/*` expresses no preference; it never beats an explicit type.
+            if q > best.1 && (fmt == Format::OpenMetrics || media != "*/*") {
                 best = (fmt, q);
             }
         }
@@ -401,6 +400,9 @@ pub fn encode(
     }
 }
 
+/// Encoded bodies by (format, gzipped).
+type BodyCache = HashMap<(Format, bool), Arc<[u8]>>;
+
 /// One published collection: all families, immutable, plus encoded bodies cached on first use.
 #[derive(Debug)]
 pub struct Generation {
@@ -408,7 +410,7 @@ pub struct Generation {
     /// Wall-clock time it was published, seconds since the epoch.
     pub published_epoch: f64,
     pub families: Vec<Family>,
-    cache: Mutex<HashMap<(Format, bool), Arc<[u8]>>>,
+    cache: Mutex<BodyCache>,
 }
 
 impl Generation {

@@ -1,1 +1,8 @@
-//! gateway
+//! SLURM Exporter's server and command-line tool: configuration, the HTTP stack and routes,
+//! and the commands (`serve`, `collect`, `demo`). The collector crate does the Slurm work;
+//! this crate wires it to the network.
+
+pub mod app;
+pub mod config;
+pub mod routes;
+pub mod stack;

@@ -1,1 +1,215 @@
-fn main() {}
+//! `slurm-exporter`: parse the command line, load the config, run, exit with one clear line
+//! on failure.
+
+use clap::{Parser, Subcommand};
+use collector::store::Format;
+use gateway::config::{Config, ReplaySection, SimSection, SourceConfig, SourceKind};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "slurm-exporter",
+    version,
+    about = "Prometheus exporter for Slurm clusters"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Poll Slurm in the background and serve /metrics, /healthz and /readyz.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Poll once, print the exposition on stdout and exit.
+    Collect {
+        /// Required for now: the exporter only collects once from the command line.
+        #[arg(long)]
+        once: bool,
+        /// Overrides `source.kind` of the config; `sim` and `replay` need no config.
+        #[arg(long, value_enum)]
+        source: Option<SourceKind>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value_t = 1000)]
+        sim_nodes: usize,
+        #[arg(long, default_value_t = 10_000)]
+        sim_jobs: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        replay_dir: Option<PathBuf>,
+        /// Fixed "now" (epoch seconds) for replayed data, for reproducible output.
+        #[arg(long)]
+        now: Option<u64>,
+        /// Include per-job series.
+        #[arg(long)]
+        per_job: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutFormat,
+    },
+    /// Serve a simulated cluster on loopback and print what to try.
+    Demo {
+        #[arg(long, default_value = gateway::config::DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        #[arg(long, default_value_t = 1000)]
+        nodes: usize,
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        /// Where to write demo.json (the URL and, later, credentials) for scripts.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Validate a config file and exit.
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OutFormat {
+    Text,
+    Openmetrics,
+}
+
+fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn collect_config(
+    source: Option<SourceKind>,
+    config: Option<PathBuf>,
+    sim: SimSection,
+    replay_dir: Option<PathBuf>,
+    now: Option<u64>,
+    per_job: bool,
+) -> Result<Config, String> {
+    let mut cfg = match &config {
+        Some(p) => Config::load(p).map_err(|e| e.to_string())?,
+        None => {
+            let kind = source.ok_or("collect: give --source sim|replay, or --config FILE")?;
+            if matches!(kind, SourceKind::Rest | SourceKind::Cli) {
+                return Err(format!(
+                    "collect --source {kind:?}: needs --config FILE saying how to reach Slurm"
+                )
+                .to_lowercase());
+            }
+            Config::parse("[source]\nkind = \"sim\"\n")?
+        }
+    };
+    if let Some(kind) = source {
+        cfg.source.kind = kind;
+    }
+    let s: &mut SourceConfig = &mut cfg.source;
+    match s.kind {
+        // Command-line sizes win unless the config file gives its own [source.sim].
+        SourceKind::Sim if config.is_none() || s.sim.is_none() => s.sim = Some(sim),
+        SourceKind::Replay => {
+            if let Some(dir) = replay_dir {
+                s.replay = Some(ReplaySection {
+                    dir,
+                    now_epoch: now,
+                });
+            }
+            if s.replay.is_none() {
+                return Err("collect --source replay: give --replay-dir DIR".into());
+            }
+        }
+        SourceKind::Rest if s.rest.is_none() => {
+            return Err("the config has no [source.rest] section".into())
+        }
+        _ => {}
+    }
+    cfg.collectors.per_job |= per_job;
+    Ok(cfg)
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve { config } => {
+            init_logs("info");
+            let cfg = Config::load(&config).map_err(|e| e.to_string())?;
+            gateway::app::serve(cfg).await
+        }
+        Command::Collect {
+            once,
+            source,
+            config,
+            sim_nodes,
+            sim_jobs,
+            seed,
+            replay_dir,
+            now,
+            per_job,
+            format,
+        } => {
+            init_logs("warn");
+            if !once {
+                return Err("collect: pass --once (continuous collection is `serve`)".into());
+            }
+            let sim = SimSection {
+                nodes: sim_nodes,
+                jobs: sim_jobs,
+                seed,
+            };
+            let cfg = collect_config(source, config, sim, replay_dir, now, per_job)?;
+            let format = match format {
+                OutFormat::Text => Format::Text,
+                OutFormat::Openmetrics => Format::OpenMetrics,
+            };
+            let out = gateway::app::collect_once(&cfg, format).await?;
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&out)
+                .and_then(|_| stdout.flush())
+                .map_err(|e| format!("writing to stdout: {e}"))
+        }
+        Command::Demo {
+            listen,
+            nodes,
+            jobs,
+            state_dir,
+        } => {
+            init_logs("info");
+            gateway::app::demo(listen, nodes, jobs, state_dir).await
+        }
+        Command::CheckConfig { config } => {
+            Config::load(&config).map_err(|e| e.to_string())?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("slurm-exporter: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("slurm-exporter: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -100,8 +100,12 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
     for (i, st) in NodeBaseState::ALL.iter().enumerate() {
         f.push(o(), [st.as_str().into()], t.by_state[i] as f64);
     }
-    out.gauge("slurm_cluster_nodes_total", "Nodes in the cluster.", &[])
-        .push(o(), [], t.nodes as f64);
+    out.gauge(
+        "slurm_cluster_nodes_configured",
+        "Nodes in the cluster.",
+        &[],
+    )
+    .push(o(), [], t.nodes as f64);
     let f = out.gauge(
         "slurm_cluster_node_flags",
         "Nodes carrying each state flag (drain, not_responding, maintenance, ...), counted apart from the base state.",
@@ -120,7 +124,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
     f.push(o(), ["idle".into()], t.cpus_idle as f64);
     f.push(o(), ["other".into()], t.cpus_other as f64);
     out.gauge(
-        "slurm_cluster_cpus_total",
+        "slurm_cluster_cpus_configured",
         "CPUs configured on all nodes.",
         &[],
     )
@@ -135,7 +139,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
     f.push(o(), ["idle".into()], t.mem_idle as f64);
     f.push(o(), ["other".into()], t.mem_other as f64);
     out.gauge(
-        "slurm_cluster_memory_total_bytes",
+        "slurm_cluster_memory_configured_bytes",
         "Real memory configured on all nodes.",
         &[],
     )
@@ -156,7 +160,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
     f.push(o(), ["idle".into()], t.gpus_idle as f64);
     f.push(o(), ["other".into()], t.gpus_other as f64);
     out.gauge(
-        "slurm_cluster_gpus_total",
+        "slurm_cluster_gpus_configured",
         "GPUs configured on all nodes.",
         &[],
     )

@@ -84,7 +84,7 @@ pub fn collect(s: &Snapshot, o: &Options, out: &mut Sink) {
 /// Newest active jobs first, at most `per_job_limit` of them.
 fn per_job(s: &Snapshot, o: &Options, out: &mut Sink) {
     let mut active: Vec<&Job> = s.jobs.iter().filter(|j| j.state.is_active()).collect();
-    active.sort_by(|a, b| b.job_id.cmp(&a.job_id));
+    active.sort_by_key(|j| std::cmp::Reverse(j.job_id));
     active.truncate(o.per_job_limit);
     const LABELS: &[&str] = &["job_id", "partition", "account", "user"];
     let own = |j: &Job| Owner::User {

@@ -97,7 +97,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
         );
     }
     let f = out.gauge(
-        "slurm_node_cpus_total",
+        "slurm_node_cpus_configured",
         "CPUs configured on the node.",
         &["node"],
     );
@@ -122,7 +122,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
         f.push(o(), [(&n.name).into(), "other".into()], other as f64);
     }
     let f = out.gauge(
-        "slurm_node_memory_total_bytes",
+        "slurm_node_memory_configured_bytes",
         "Real memory configured on the node.",
         &["node"],
     );
@@ -167,7 +167,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
         f.push(o(), [(&n.name).into(), "other".into()], other as f64);
     }
     let f = out.gauge(
-        "slurm_node_gpus_total",
+        "slurm_node_gpus_configured",
         "GPUs configured on the node (only nodes with GPUs).",
         &["node"],
     );

@@ -129,7 +129,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
         }
     }
     let f = out.gauge(
-        "slurm_partition_nodes_total",
+        "slurm_partition_nodes_configured",
         "Nodes in the partition.",
         &["partition"],
     );
@@ -151,7 +151,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
         }
     }
     let f = out.gauge(
-        "slurm_partition_cpus_total",
+        "slurm_partition_cpus_configured",
         "CPUs of the partition's nodes.",
         &["partition"],
     );
@@ -192,7 +192,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
         }
     }
     let f = out.gauge(
-        "slurm_partition_gpus_total",
+        "slurm_partition_gpus_configured",
         "GPUs of the partition's nodes.",
         &["partition"],
     );

@@ -142,7 +142,7 @@ impl<R: Read> DocReader<R> {
                         offset: self.offset(),
                     })
                 }
-                Err(e) if !(e.is_eof() && !self.eof) => {
+                Err(e) if !e.is_eof() || self.eof => {
                     return Err(if e.is_eof() {
                         ParseError::Truncated {
                             offset: self.offset() + avail as u64,

@@ -11,7 +11,7 @@
 pub mod cli;
 pub mod replay;
 pub mod rest;
-// pub mod sim; (arrives with the simulator)
+pub mod sim;
 
 use crate::model::{Job, Node, Partition, SlurmMeta};
 use crate::parse::ParseError;

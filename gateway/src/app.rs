@@ -1,0 +1,188 @@
+//! Wiring: a source from the configuration, the poller, the store and the HTTP server.
+
+use crate::config::{Config, SimSection, SourceKind};
+use crate::stack::{self, AppState, Limits};
+use collector::families::{self, Options};
+use collector::poller::{self, PollConfig, Runner};
+use collector::source::cli::CliSource;
+use collector::source::replay::ReplaySource;
+use collector::source::rest::RestSource;
+use collector::source::sim::{SimSource, SimSpec};
+use collector::source::Source;
+use collector::store::{encode, Format, Store};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds the configured source.
+pub fn make_source(cfg: &Config) -> Result<Box<dyn Source>, String> {
+    let s = &cfg.source;
+    Ok(match s.kind {
+        SourceKind::Rest => {
+            Box::new(RestSource::new(cfg.rest_config()?).map_err(|e| e.to_string())?)
+        }
+        SourceKind::Cli => Box::new(CliSource {
+            config: cfg.cli_config(),
+        }),
+        SourceKind::Sim => {
+            let sim = s.sim.clone().unwrap_or(SimSection {
+                nodes: 1000,
+                jobs: 10_000,
+                seed: 1,
+            });
+            Box::new(SimSource::new(SimSpec {
+                nodes: sim.nodes,
+                jobs: sim.jobs,
+                seed: sim.seed,
+            }))
+        }
+        SourceKind::Replay => {
+            let r = s
+                .replay
+                .as_ref()
+                .ok_or("source.kind = \"replay\" needs [source.replay]")?;
+            Box::new(ReplaySource {
+                dir: r.dir.clone(),
+                now_epoch: r.now_epoch,
+            })
+        }
+    })
+}
+
+/// Polls once and returns the exposition text, or the one-line reason it failed.
+pub async fn collect_once(cfg: &Config, format: Format) -> Result<Vec<u8>, String> {
+    let source = make_source(cfg)?;
+    let name = source.name().to_owned();
+    let mut runner = Runner::new(source, cfg.poll_config());
+    runner
+        .poll_once()
+        .await
+        .map_err(|e| format!("source {name}: {e}"))?;
+    let snap = poller::fuse(&[&runner], cfg.source.cluster.as_deref());
+    let options = cfg.options();
+    let families = tokio::task::spawn_blocking(move || families::collect_all(&snap, &options))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(1 << 20);
+    encode(&families, format, &|_| true, &mut out);
+    Ok(out)
+}
+
+/// Serves `/metrics` from a background poller until SIGINT/SIGTERM.
+pub async fn serve(cfg: Config) -> Result<(), String> {
+    let addr = cfg.listen_addr()?;
+    let source = make_source(&cfg)?;
+    run_server(
+        addr,
+        source,
+        cfg.poll_config(),
+        cfg.options(),
+        Limits {
+            request_timeout: Duration::from_secs(cfg.server.request_timeout_seconds.max(1)),
+            max_concurrent: cfg.server.max_concurrent_requests.max(1),
+        },
+        |_| {},
+    )
+    .await
+}
+
+/// Binds, starts the poller, calls `on_ready` with the bound address, and serves.
+pub async fn run_server(
+    addr: SocketAddr,
+    source: Box<dyn Source>,
+    poll: PollConfig,
+    options: Options,
+    limits: Limits,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let store = Arc::new(Store::default());
+    let poller = tokio::spawn(poller::run(
+        Runner::new(source, poll),
+        store.clone(),
+        options,
+    ));
+    let app = stack::build(AppState { store }, limits);
+    tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
+    on_ready(bound);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"));
+    poller.abort();
+    served
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// The demo: a simulated cluster served on loopback, with the commands to try printed.
+pub async fn demo(
+    listen: SocketAddr,
+    nodes: usize,
+    jobs: usize,
+    state_dir: Option<PathBuf>,
+) -> Result<(), String> {
+    if !listen.ip().is_loopback() {
+        return Err(format!("demo: {listen} is not a loopback address"));
+    }
+    let source = Box::new(
+        SimSource::new(SimSpec {
+            nodes,
+            jobs,
+            seed: 1,
+        })
+        .evolving(),
+    );
+    let poll = PollConfig {
+        interval: Duration::from_secs(15),
+        timeout: Duration::from_secs(60),
+        max_staleness: Duration::from_secs(300),
+        backoff_max: Duration::from_secs(60),
+        cluster: Some("demo".into()),
+    };
+    let limits = Limits {
+        request_timeout: Duration::from_secs(10),
+        max_concurrent: 64,
+    };
+    run_server(listen, source, poll, Options::default(), limits, move |bound| {
+        if let Some(dir) = &state_dir {
+            let _ = std::fs::create_dir_all(dir);
+            let info = serde_json::json!({ "url": format!("http://{bound}") });
+            let _ = std::fs::write(dir.join("demo.json"), info.to_string());
+        }
+        println!(
+            "SLURM Exporter demo: a simulated cluster of {nodes} nodes and {jobs} jobs, refreshed every 15 s.\n\
+             Try:\n  curl -s http://{bound}/metrics | grep '^slurm_cluster_'\n  \
+             curl -s http://{bound}/metrics | grep -c '^slurm_'\n  \
+             curl -s -H 'Accept: application/openmetrics-text; version=1.0.0' http://{bound}/metrics | tail -3\n  \
+             curl -s --compressed -D - -o /dev/null http://{bound}/metrics\n  \
+             curl -s http://{bound}/readyz\n\
+             Press Ctrl-C to stop."
+        );
+    })
+    .await
+}

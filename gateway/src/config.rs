@@ -1,0 +1,437 @@
+//! The TOML configuration, validated strictly: an unknown key, a wrong type or a missing
+//! required value is an error that names the file, the key and what was expected.
+
+use collector::families::Options;
+use collector::poller::PollConfig;
+use collector::source::cli::CliConfig;
+use collector::source::rest::{Endpoint, RestConfig, Secret, TokenSource};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default listen address: loopback only until TLS and authentication guard the server.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9341";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub collectors: CollectorsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent_requests: usize,
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_owned()
+}
+fn default_request_timeout() -> u64 {
+    10
+}
+fn default_max_concurrent() -> usize {
+    64
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            request_timeout_seconds: default_request_timeout(),
+            max_concurrent_requests: default_max_concurrent(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Rest,
+    Cli,
+    Sim,
+    Replay,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    #[serde(default = "d30")]
+    pub interval_seconds: u64,
+    #[serde(default = "d20")]
+    pub timeout_seconds: u64,
+    #[serde(default = "d300")]
+    pub max_staleness_seconds: u64,
+    #[serde(default = "d300")]
+    pub backoff_max_seconds: u64,
+    /// The `cluster` label; default: what Slurm reports, else `slurm`.
+    pub cluster: Option<String>,
+    pub rest: Option<RestSection>,
+    pub cli: Option<CliSection>,
+    pub sim: Option<SimSection>,
+    pub replay: Option<ReplaySection>,
+}
+
+fn d30() -> u64 {
+    30
+}
+fn d20() -> u64 {
+    20
+}
+fn d300() -> u64 {
+    300
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestSection {
+    /// `http://127.0.0.1:6820` or `unix:/run/slurmrestd/slurmrestd.sock`.
+    pub url: String,
+    #[serde(default = "default_user")]
+    pub user: String,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// `true`: get tokens with `scontrol token` (as root or SlurmUser).
+    #[serde(default)]
+    pub token_scontrol: bool,
+    #[serde(default = "default_lifespan")]
+    pub token_lifespan_seconds: u64,
+    pub api_version: Option<String>,
+}
+
+fn default_user() -> String {
+    "root".to_owned()
+}
+fn default_lifespan() -> u64 {
+    3600
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CliSection {
+    pub bin_dir: Option<PathBuf>,
+    pub slurm_conf: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimSection {
+    #[serde(default = "default_sim_nodes")]
+    pub nodes: usize,
+    #[serde(default = "default_sim_jobs")]
+    pub jobs: usize,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_sim_nodes() -> usize {
+    1000
+}
+fn default_sim_jobs() -> usize {
+    10_000
+}
+fn default_seed() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaySection {
+    pub dir: PathBuf,
+    /// Fixed "now" for ages and wait times (golden tests); default: the wall clock.
+    pub now_epoch: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorsConfig {
+    #[serde(default)]
+    pub disabled: BTreeSet<String>,
+    #[serde(default)]
+    pub per_job: bool,
+    #[serde(default = "default_per_job_limit")]
+    pub per_job_limit: usize,
+}
+
+fn default_per_job_limit() -> usize {
+    10_000
+}
+
+impl Default for CollectorsConfig {
+    fn default() -> Self {
+        CollectorsConfig {
+            disabled: BTreeSet::new(),
+            per_job: false,
+            per_job_limit: default_per_job_limit(),
+        }
+    }
+}
+
+/// A configuration problem, naming the file and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {msg}")]
+pub struct ConfigError {
+    pub file: String,
+    pub msg: String,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let err = |msg: String| ConfigError {
+            file: path.display().to_string(),
+            msg,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let mut cfg = Config::parse(&text).map_err(err)?;
+        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(cfg)
+    }
+
+    /// Parses and validates TOML text; the message names the key at fault.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let msg = e.message().to_owned();
+            match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: {msg}")
+                }
+                None => msg,
+            }
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Relative paths in a config file are relative to the file.
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(r) = &mut self.source.replay {
+            fix(&mut r.dir);
+        }
+        if let Some(r) = &mut self.source.rest {
+            if let Some(p) = &mut r.token_file {
+                fix(p);
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.listen_addr()?;
+        let s = &self.source;
+        if s.interval_seconds == 0 {
+            return Err("source.interval_seconds must be at least 1".into());
+        }
+        if s.timeout_seconds == 0 {
+            return Err("source.timeout_seconds must be at least 1".into());
+        }
+        if s.max_staleness_seconds < s.interval_seconds {
+            return Err(format!(
+                "source.max_staleness_seconds ({}) must be at least source.interval_seconds ({})",
+                s.max_staleness_seconds, s.interval_seconds
+            ));
+        }
+        let known: Vec<&str> = collector::families::FAMILIES
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        for d in &self.collectors.disabled {
+            if !known.contains(&d.as_str()) {
+                return Err(format!(
+                    "collectors.disabled: unknown family {d:?} (known: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        match s.kind {
+            SourceKind::Rest => {
+                let r = s
+                    .rest
+                    .as_ref()
+                    .ok_or("source.kind = \"rest\" needs a [source.rest] section")?;
+                let ep = Endpoint::parse(&r.url).map_err(|e| format!("source.rest.url: {e}"))?;
+                let n = [r.token.is_some(), r.token_file.is_some(), r.token_scontrol]
+                    .iter()
+                    .filter(|x| **x)
+                    .count();
+                if n > 1 {
+                    return Err(
+                        "source.rest: give only one of token, token_file, token_scontrol".into(),
+                    );
+                }
+                if n == 0 && matches!(ep, Endpoint::Tcp { .. }) {
+                    return Err(
+                        "source.rest: slurmrestd over TCP needs one of token, token_file or token_scontrol = true".into(),
+                    );
+                }
+                if let Some(v) = &r.api_version {
+                    collector::parse::versions::by_name(v).ok_or_else(|| {
+                        format!("source.rest.api_version: {v:?} is not a supported version")
+                    })?;
+                }
+            }
+            SourceKind::Replay => {
+                s.replay
+                    .as_ref()
+                    .ok_or("source.kind = \"replay\" needs a [source.replay] section with dir")?;
+            }
+            SourceKind::Sim => {
+                if let Some(sim) = &s.sim {
+                    if sim.nodes == 0 || sim.nodes > 1_000_000 || sim.jobs > 10_000_000 {
+                        return Err(
+                            "source.sim: nodes must be 1..=1000000 and jobs at most 10000000"
+                                .into(),
+                        );
+                    }
+                }
+            }
+            SourceKind::Cli => {}
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        let a: SocketAddr = self.server.listen.parse().map_err(|_| {
+            format!(
+                "server.listen: {:?} is not an IP:port address",
+                self.server.listen
+            )
+        })?;
+        if !a.ip().is_loopback() {
+            return Err(format!(
+                "server.listen: {a} is not a loopback address; until TLS and authentication are configured the exporter serves on loopback only"
+            ));
+        }
+        Ok(a)
+    }
+
+    pub fn poll_config(&self) -> PollConfig {
+        let s = &self.source;
+        PollConfig {
+            interval: Duration::from_secs(s.interval_seconds),
+            timeout: Duration::from_secs(s.timeout_seconds),
+            max_staleness: Duration::from_secs(s.max_staleness_seconds),
+            backoff_max: Duration::from_secs(s.backoff_max_seconds.max(s.interval_seconds)),
+            cluster: s.cluster.clone(),
+        }
+    }
+
+    pub fn options(&self) -> Options {
+        Options {
+            disabled: self.collectors.disabled.clone(),
+            per_job: self.collectors.per_job,
+            per_job_limit: self.collectors.per_job_limit,
+        }
+    }
+
+    pub fn cli_config(&self) -> CliConfig {
+        let c = self.source.cli.clone().unwrap_or_default();
+        CliConfig {
+            bin_dir: c.bin_dir,
+            slurm_conf: c.slurm_conf,
+            timeout: Duration::from_secs(self.source.timeout_seconds),
+        }
+    }
+
+    pub fn rest_config(&self) -> Result<RestConfig, String> {
+        let r = self
+            .source
+            .rest
+            .as_ref()
+            .ok_or("no [source.rest] section")?;
+        let token = if let Some(t) = &r.token {
+            TokenSource::Static(Secret::new(t.clone()))
+        } else if let Some(p) = &r.token_file {
+            TokenSource::File(p.clone())
+        } else if r.token_scontrol {
+            TokenSource::Scontrol {
+                lifespan_seconds: r.token_lifespan_seconds.max(60),
+            }
+        } else {
+            TokenSource::None
+        };
+        Ok(RestConfig {
+            endpoint: Endpoint::parse(&r.url)?,
+            user: r.user.clone(),
+            token,
+            api_version: r.api_version.clone(),
+            timeout: Duration::from_secs(self.source.timeout_seconds),
+            cli: self.cli_config(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e =
+            Config::parse("[source]\nkind = \"sim\"\nintervall_seconds = 5\n").expect_err("typo");
+        assert!(e.contains("intervall_seconds"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn rest_over_tcp_needs_a_token() {
+        let e = Config::parse(
+            "[source]\nkind = \"rest\"\n[source.rest]\nurl = \"http://127.0.0.1:6820\"\n",
+        )
+        .expect_err("no token");
+        assert!(e.contains("token"), "{e}");
+        Config::parse("[source]\nkind = \"rest\"\n[source.rest]\nurl = \"unix:/run/x.sock\"\n")
+            .expect("unix socket needs no token");
+    }
+
+    #[test]
+    fn non_loopback_listen_is_refused() {
+        let e = Config::parse("[server]\nlisten = \"0.0.0.0:9341\"\n[source]\nkind = \"sim\"\n")
+            .expect_err("public");
+        assert!(e.contains("loopback"), "{e}");
+    }
+
+    #[test]
+    fn unknown_family_is_refused() {
+        let e = Config::parse("[source]\nkind = \"sim\"\n[collectors]\ndisabled = [\"nodez\"]\n")
+            .expect_err("typo");
+        assert!(e.contains("nodez"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let e = Config::parse("[source]\nkind = \"sim\"\ninterval_seconds = \"often\"\n")
+            .expect_err("type");
+        assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn every_example_config_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).expect("config dir") {
+            let p = e.expect("entry").path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                Config::load(&p).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 4, "expected the example configs, found {n}");
+    }
+}

@@ -1,0 +1,73 @@
+//! `/metrics`: the last published generation, encoded as Prometheus text 0.0.4 or, when the
+//! scraper's `Accept` asks for it, OpenMetrics 1.0; gzipped when `Accept-Encoding` allows.
+//! Bodies are encoded once per generation and shared by every scrape.
+
+use crate::stack::AppState;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use collector::store::Format;
+
+/// Whether `Accept-Encoding` lets us send gzip (`q=0` refuses it).
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            let mut it = part.split(';').map(str::trim);
+            let coding = it.next().unwrap_or("");
+            let q = it
+                .find_map(|p| p.strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && q > 0.0
+        })
+}
+
+pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response<Body> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    let gzip = accepts_gzip(&headers);
+    let g = s.store.load();
+    let body = g.full_body(format, gzip);
+    let mut resp = Response::new(Body::from(bytes::Bytes::from_owner(body)));
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(v: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_str(v).expect("valid"),
+        );
+        m
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        assert!(accepts_gzip(&h("gzip")));
+        assert!(accepts_gzip(&h("br, gzip;q=0.5")));
+        assert!(!accepts_gzip(&h("gzip;q=0")));
+        assert!(!accepts_gzip(&h("identity")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+}
