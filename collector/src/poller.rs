@@ -195,6 +195,11 @@ fn now_f64() -> f64 {
 pub fn fuse(runners: &[&Runner], cluster: Option<&str>) -> Snapshot {
     let sources: Vec<SourceStatus> = runners.iter().map(|r| r.status.clone()).collect();
     let data = runners.iter().find_map(|r| r.data.as_ref());
+    snapshot_from(data, sources, cluster)
+}
+
+/// A snapshot of one source's parts (`None`: no data) with the sources' health.
+pub fn snapshot_from(data: Option<&Parts>, sources: Vec<SourceStatus>, cluster: Option<&str>) -> Snapshot {
     let mut snap = Snapshot {
         sources: Arc::new(sources),
         ..Snapshot::default()

@@ -85,6 +85,7 @@ fn init_logs(default: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -155,7 +156,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             per_job,
             format,
         } => {
-            init_logs("warn");
+            // A failure is reported once, as the one line main() prints; RUST_LOG shows more.
+            init_logs("off");
             if !once {
                 return Err("collect: pass --once (continuous collection is `serve`)".into());
             }

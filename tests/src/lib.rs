@@ -649,23 +649,33 @@ fn parse_value(s: &str) -> Result<f64, String> {
 
 // ------------------------------------------------------------------ sums the exporter promises
 
-/// Checks that nodes by state sum to `slurm_cluster_nodes_total` and CPUs and GPUs by state
-/// to their totals; returns what does not hold.
+/// A cluster total: `slurm_cluster_{what}_configured` (`what` = `nodes`, `cpus`, `gpus`). The
+/// exporter first called these `slurm_cluster_{what}_total`, which promtool's lint rejects
+/// for gauges; either name is accepted, both at once is an error.
+pub fn cluster_total(e: &Exposition, what: &str) -> Result<f64, String> {
+    let configured = format!("slurm_cluster_{what}_configured");
+    let total = format!("slurm_cluster_{what}_total");
+    match (e.get(&configured, &[]), e.get(&total, &[])) {
+        (Some(v), None) | (None, Some(v)) => Ok(v),
+        (Some(_), Some(_)) => Err(format!("both {configured} and {total}")),
+        (None, None) => Err(format!("{configured} (or {total}) is missing")),
+    }
+}
+
+/// Checks that nodes, CPUs and GPUs by state (`slurm_cluster_{nodes,cpus,gpus}{state}`) sum
+/// to their totals ([`cluster_total`]); returns what does not hold.
 pub fn cluster_sum_errors(e: &Exposition) -> Vec<String> {
     let mut errs = Vec::new();
-    for (by_state, total) in [
-        ("slurm_cluster_nodes", "slurm_cluster_nodes_total"),
-        ("slurm_cluster_cpus", "slurm_cluster_cpus_total"),
-        ("slurm_cluster_gpus", "slurm_cluster_gpus_total"),
-    ] {
-        let parts: Vec<(&Labels, f64)> = e.family(by_state).collect();
-        match e.get(total, &[]) {
-            None => errs.push(format!("{total} is missing")),
-            Some(_) if parts.is_empty() => errs.push(format!("{by_state} is missing")),
-            Some(t) => {
+    for what in ["nodes", "cpus", "gpus"] {
+        let by_state = format!("slurm_cluster_{what}");
+        let parts: Vec<(&Labels, f64)> = e.family(&by_state).collect();
+        match cluster_total(e, what) {
+            Err(err) => errs.push(err),
+            Ok(_) if parts.is_empty() => errs.push(format!("{by_state} is missing")),
+            Ok(t) => {
                 let sum: f64 = parts.iter().map(|(_, v)| v).sum();
                 if sum != t {
-                    errs.push(format!("{by_state} sums to {sum}, {total} is {t}"));
+                    errs.push(format!("{by_state} sums to {sum}, the {what} total is {t}"));
                 }
             }
         }

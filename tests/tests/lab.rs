@@ -8,8 +8,8 @@
 
 use e2e::slurm::{require_lab, GroundTruth};
 use e2e::{
-    assert_promtool_ok, cluster_sum_errors, free_loopback_port, gunzip, http_get, run_exporter,
-    workspace_path, Exposition, HttpResponse, Server,
+    assert_promtool_ok, cluster_sum_errors, cluster_total, free_loopback_port, gunzip, http_get,
+    run_exporter, workspace_path, Exposition, HttpResponse, Server,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -139,8 +139,8 @@ fn compare(e: &Exposition, gt: &GroundTruth, source: &str, notes: &mut Vec<Strin
 
     m.counts(e, "slurm_cluster_nodes", &["state"], &gt.nodes_by_state());
     m.value(
-        "slurm_cluster_nodes_total".into(),
-        e.get("slurm_cluster_nodes_total", &[]),
+        "the node total".into(),
+        cluster_total(e, "nodes").ok(),
         gt.nodes.len() as u64,
     );
     for flag in COMPARED_FLAGS {
@@ -159,8 +159,8 @@ fn compare(e: &Exposition, gt: &GroundTruth, source: &str, notes: &mut Vec<Strin
         );
     }
     m.value(
-        "slurm_cluster_cpus_total".into(),
-        e.get("slurm_cluster_cpus_total", &[]),
+        "the CPU total".into(),
+        cluster_total(e, "cpus").ok(),
         cpus.total,
     );
     let (gpus_alloc, gpus_total) = gt.gpus();
@@ -170,8 +170,8 @@ fn compare(e: &Exposition, gt: &GroundTruth, source: &str, notes: &mut Vec<Strin
         gpus_alloc,
     );
     m.value(
-        "slurm_cluster_gpus_total".into(),
-        e.get("slurm_cluster_gpus_total", &[]),
+        "the GPU total".into(),
+        cluster_total(e, "gpus").ok(),
         gpus_total,
     );
     m.counts(e, "slurm_node_cpus", &["node", "state"], &gt.node_cpus());
@@ -309,9 +309,9 @@ fn check_text_exposition(what: &str, body: &[u8], nodes: usize) -> Exposition {
     let errs = cluster_sum_errors(&e);
     assert!(errs.is_empty(), "{what}: {}", errs.join("; "));
     assert_eq!(
-        e.get("slurm_cluster_nodes_total", &[]),
-        Some(nodes as f64),
-        "{what}: slurm_cluster_nodes_total"
+        cluster_total(&e, "nodes"),
+        Ok(nodes as f64),
+        "{what}: the node total"
     );
     e
 }
@@ -401,12 +401,14 @@ fn serve_with_rest_source_answers_text_openmetrics_and_gzip_then_exits_0_on_sigt
         "OpenMetrics body does not end with \"# EOF\\n\": ...{:?}",
         &body[body.len().saturating_sub(80)..]
     );
+    // Not promtool: its text-format lint reads an OpenMetrics counter family `x` with samples
+    // `x_total` as two metrics and reports "no help text". The parser checks the syntax.
     let om = Exposition::parse(&body).unwrap_or_else(|e| panic!("/metrics (OpenMetrics): {e}"));
     assert!(om.eof, "OpenMetrics: # EOF is not the last line");
     assert_eq!(
-        om.get("slurm_cluster_nodes_total", &[]),
-        text.get("slurm_cluster_nodes_total", &[]),
-        "OpenMetrics and text disagree on slurm_cluster_nodes_total"
+        cluster_total(&om, "nodes"),
+        cluster_total(&text, "nodes"),
+        "OpenMetrics and text disagree on the node total"
     );
 
     // gzip when Accept-Encoding allows it.
@@ -439,5 +441,125 @@ fn serve_with_rest_source_answers_text_openmetrics_and_gzip_then_exits_0_on_sigt
         r.body.len(),
         plain.len(),
         t.elapsed()
+    );
+}
+
+/// sinfo/squeue text and an exposition that agrees with it, for the offline self-test.
+const SINFO: &str = "n1|mixed|16/16/0/32|p1*|gpu:a100:4|gpu:a100:2(IDX:0-1)|mixed|
+n2|drained|0/0/32/32|p1*|(null)|gpu:0|idle+drain|
+n2|drained|0/0/32/32|p2|(null)|gpu:0|idle+drain|
+";
+const SQUEUE: &str = "1|RUNNING|p1|acct|alice|None
+2_1|PENDING|p1,p2|acct|alice|JobArrayTaskLimit
+2_2|PENDING|p1,p2|acct|alice|JobArrayTaskLimit
+3|PENDING|p1|acct|bob|Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions
+";
+const AGREEING: &str = r#"slurm_exporter_source_up{source="rest"} 1
+slurm_cluster_nodes{state="allocated"} 0
+slurm_cluster_nodes{state="mixed"} 1
+slurm_cluster_nodes{state="idle"} 1
+slurm_cluster_nodes_configured 2
+slurm_cluster_node_flags{flag="drain"} 1
+slurm_cluster_node_flags{flag="not_responding"} 0
+slurm_cluster_node_flags{flag="planned"} 0
+slurm_cluster_node_flags{flag="maintenance"} 0
+slurm_cluster_cpus{state="allocated"} 16
+slurm_cluster_cpus{state="idle"} 16
+slurm_cluster_cpus{state="other"} 32
+slurm_cluster_cpus_configured 64
+slurm_cluster_gpus{state="allocated"} 2
+slurm_cluster_gpus{state="idle"} 2
+slurm_cluster_gpus_configured 4
+slurm_node_cpus{node="n1",state="allocated"} 16
+slurm_node_cpus{node="n1",state="idle"} 16
+slurm_node_cpus{node="n1",state="other"} 0
+slurm_node_cpus{node="n2",state="allocated"} 0
+slurm_node_cpus{node="n2",state="idle"} 0
+slurm_node_cpus{node="n2",state="other"} 32
+slurm_partition_nodes{partition="p1",state="mixed"} 1
+slurm_partition_nodes{partition="p1",state="idle"} 1
+slurm_partition_nodes{partition="p2",state="idle"} 1
+slurm_partition_cpus{partition="p1",state="allocated"} 16
+slurm_partition_cpus{partition="p1",state="idle"} 16
+slurm_partition_cpus{partition="p1",state="other"} 32
+slurm_partition_cpus{partition="p2",state="other"} 32
+slurm_cluster_jobs{state="running"} 1
+slurm_cluster_jobs{state="pending"} 3
+slurm_partition_jobs{partition="p1",state="running"} 1
+slurm_partition_jobs{partition="p1",state="pending"} 3
+slurm_partition_jobs{partition="p2",state="pending"} 0
+slurm_account_jobs{account="acct",state="running"} 1
+slurm_account_jobs{account="acct",state="pending"} 3
+slurm_user_jobs{user="alice",account="acct",state="running"} 1
+slurm_user_jobs{user="alice",account="acct",state="pending"} 2
+slurm_user_jobs{user="bob",account="acct",state="pending"} 1
+slurm_jobs_pending_reason{partition="p1",reason="JobArrayTaskLimit"} 2
+slurm_jobs_pending_reason{partition="p1",reason="Resources"} 1
+"#;
+
+/// The comparison itself, without the lab: silent on an agreeing exposition, and it names
+/// each wrong number.
+#[test]
+fn comparison_with_sinfo_and_squeue_names_every_wrong_number() {
+    let gt = GroundTruth::from_text(SINFO, SQUEUE).expect("ground truth from the fixture");
+    let check = |text: &str| {
+        let e = Exposition::parse(text).expect("the fixture exposition parses");
+        compare(&e, &gt, "rest", &mut Vec::new())
+    };
+    let errs = check(AGREEING);
+    assert!(errs.is_empty(), "an agreeing exposition: {errs:#?}");
+    for (from, to, expect) in [
+        (
+            r#"{state="other"} 32"#,
+            r#"{state="other"} 31"#,
+            r#"slurm_cluster_cpus{state="other"}"#,
+        ),
+        (
+            r#"{flag="drain"} 1"#,
+            r#"{flag="drain"} 0"#,
+            r#"slurm_cluster_node_flags{flag="drain"}"#,
+        ),
+        (
+            "gpus{state=\"allocated\"} 2",
+            "gpus{state=\"allocated\"} 1",
+            "slurm_cluster_gpus{state=\"allocated\"}",
+        ),
+        (
+            "\"p2\",state=\"pending\"} 0",
+            "\"p2\",state=\"pending\"} 2",
+            "slurm_partition_jobs{partition=\"p2\",state=\"pending\"}",
+        ),
+        (
+            "\"bob\",account=\"acct\",state=\"pending\"} 1",
+            "\"bob\",account=\"acct\",state=\"running\"} 1",
+            "slurm_user_jobs{user=\"bob\"",
+        ),
+        (
+            "reason=\"Resources\"} 1",
+            "reason=\"Resources\"} 2",
+            "beyond the reason codes",
+        ),
+        (
+            "reason=\"JobArrayTaskLimit\"} 2",
+            "reason=\"JobArrayTaskLimit\"} 1",
+            "reason=\"JobArrayTaskLimit\"}: exporter 1, squeue 2",
+        ),
+        (
+            "source_up{source=\"rest\"} 1",
+            "source_up{source=\"rest\"} 0",
+            "slurm_exporter_source_up",
+        ),
+    ] {
+        assert!(AGREEING.contains(from), "fixture has {from}");
+        let errs = check(&AGREEING.replacen(from, to, 1));
+        assert!(
+            errs.iter().any(|e| e.contains(expect)),
+            "changing {from} to {to}: want a mismatch naming {expect}, got {errs:#?}"
+        );
+    }
+    let errs = check(&AGREEING.replace("slurm_cluster_nodes_configured 2\n", ""));
+    assert!(
+        errs.iter().any(|e| e.contains("missing")),
+        "without the node total: {errs:#?}"
     );
 }

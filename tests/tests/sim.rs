@@ -2,7 +2,8 @@
 //! failure. Needs only `cargo build -p slurm-exporter` and promtool.
 
 use e2e::{
-    assert_promtool_ok, cluster_sum_errors, collect_ok, run_exporter, workspace_path, Exposition,
+    assert_promtool_ok, cluster_sum_errors, cluster_total, collect_ok, run_exporter,
+    workspace_path, Exposition,
 };
 use std::time::Instant;
 
@@ -40,9 +41,9 @@ fn sim_cluster_of_2000_nodes_and_20000_jobs_is_valid_rich_and_consistent() {
     );
     assert_sums(what, &e);
     assert_eq!(
-        e.get("slurm_cluster_nodes_total", &[]),
-        Some(2000.0),
-        "{what}: slurm_cluster_nodes_total"
+        cluster_total(&e, "nodes"),
+        Ok(2000.0),
+        "{what}: the node total"
     );
     assert_eq!(
         e.sum("slurm_cluster_nodes"),
@@ -79,9 +80,9 @@ fn replay_reports_16_nodes(dir: &str, now: Option<&str>) {
     let e = parse(&what, &out);
     assert_sums(&what, &e);
     assert_eq!(
-        e.get("slurm_cluster_nodes_total", &[]),
-        Some(16.0),
-        "{what}: slurm_cluster_nodes_total"
+        cluster_total(&e, "nodes"),
+        Ok(16.0),
+        "{what}: the node total"
     );
     assert_eq!(
         e.sum("slurm_cluster_nodes"),
