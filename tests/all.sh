@@ -8,6 +8,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 t0=$SECONDS
 step() { printf '\n==> [%4ss] %s\n' $((SECONDS - t0)) "$*"; }
 
+step "formatting"
+cargo fmt --all --check
+
 step "test dependencies (promtool, node_exporter, jq, ...)"
 bash deploy/test-deps.sh
 
@@ -17,8 +20,8 @@ bash deploy/slurm-lab/lab.sh start
 step "real Slurm lab: submit the job mix (in the background) and build"
 bash deploy/slurm-lab/lab.sh submit-mix >/tmp/slurm-exporter-mix.log 2>&1 &
 mix_pid=$!
+trap 'kill "$mix_pid" 2>/dev/null || true' EXIT
 
-cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 

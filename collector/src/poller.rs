@@ -199,7 +199,11 @@ pub fn fuse(runners: &[&Runner], cluster: Option<&str>) -> Snapshot {
 }
 
 /// A snapshot of one source's parts (`None`: no data) with the sources' health.
-pub fn snapshot_from(data: Option<&Parts>, sources: Vec<SourceStatus>, cluster: Option<&str>) -> Snapshot {
+pub fn snapshot_from(
+    data: Option<&Parts>,
+    sources: Vec<SourceStatus>,
+    cluster: Option<&str>,
+) -> Snapshot {
     let mut snap = Snapshot {
         sources: Arc::new(sources),
         ..Snapshot::default()

@@ -20,7 +20,12 @@ fn exposition(dir: &Path) -> String {
     let fams = collect_all(&snap, &opts);
     let mut out = Vec::new();
     // The exporter's own health holds timings: leave it out of goldens.
-    encode(&fams, Format::Text, &|o| *o != collector::store::Owner::Exporter, &mut out);
+    encode(
+        &fams,
+        Format::Text,
+        &|o| *o != collector::store::Owner::Exporter,
+        &mut out,
+    );
     String::from_utf8(out).expect("expositions are UTF-8")
 }
 
@@ -54,7 +59,10 @@ fn every_captured_release_matches_its_golden_exposition() {
             checked += 1;
         }
     }
-    assert!(checked >= 2, "expected REST and CLI captures, checked {checked}");
+    assert!(
+        checked >= 2,
+        "expected REST and CLI captures, checked {checked}"
+    );
 }
 
 #[test]

@@ -140,3 +140,22 @@ fn replay_of_a_missing_directory_fails_with_one_stderr_line_naming_it() {
         lines[0]
     );
 }
+
+#[test]
+fn every_golden_exposition_passes_promtool() {
+    let root = workspace_path("collector/testdata");
+    let mut checked = 0;
+    for source in std::fs::read_dir(&root).expect("testdata") {
+        for release in std::fs::read_dir(source.expect("entry").path()).expect("source dir") {
+            let golden = release.expect("entry").path().join("golden.prom");
+            if let Ok(bytes) = std::fs::read(&golden) {
+                assert_promtool_ok(&golden.display().to_string(), &bytes);
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 2,
+        "expected goldens for REST and CLI, found {checked}"
+    );
+}

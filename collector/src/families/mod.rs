@@ -93,3 +93,42 @@ impl JobTotals {
         self.nodes += j.nodes * n;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{encode, Format};
+
+    #[test]
+    fn an_empty_cluster_gives_zeros_not_gaps() {
+        let fams = collect_all(&Snapshot::default(), &Options::default());
+        let get = |name: &str| {
+            fams.iter()
+                .find(|f| f.name == name)
+                .map(|f| f.series.iter().map(|s| s.value).sum::<f64>())
+        };
+        assert_eq!(get("slurm_cluster_nodes"), Some(0.0));
+        assert_eq!(get("slurm_cluster_cpus"), Some(0.0));
+        assert_eq!(get("slurm_cluster_jobs"), Some(0.0));
+        let mut out = Vec::new();
+        encode(&fams, Format::Text, &|_| true, &mut out);
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(text.contains("slurm_cluster_nodes{state=\"idle\"} 0\n"));
+        assert!(
+            !text.contains("slurm_partition_"),
+            "no partitions, no partition series"
+        );
+    }
+
+    #[test]
+    fn disabled_families_are_left_out_but_exporter_health_stays() {
+        let opts = Options {
+            disabled: ["nodes".to_owned(), "cluster".to_owned()].into(),
+            ..Options::default()
+        };
+        let fams = collect_all(&Snapshot::default(), &opts);
+        assert!(fams.iter().all(|f| !f.name.starts_with("slurm_node_")));
+        assert!(fams.iter().all(|f| !f.name.starts_with("slurm_cluster_")));
+        assert!(fams.iter().any(|f| f.name == "slurm_exporter_series"));
+    }
+}
