@@ -25,6 +25,18 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
+/// An HTTP/1.1 connection over any stream, driven by its own task.
+async fn handshake<S>(
+    stream: S,
+) -> Result<hyper::client::conn::http1::SendRequest<Empty<Bytes>>, hyper::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
 /// A secret that never prints.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
@@ -223,38 +235,41 @@ impl RestSource {
         let req = req
             .body(Empty::<Bytes>::new())
             .map_err(|e| SourceError::Config(format!("{what}: {e}")))?;
-        let hs_err = |e: hyper::Error| SourceError::Connect {
-            what: what.clone(),
-            msg: e.to_string(),
-        };
-        let mut sender = match &self.cfg.endpoint {
-            Endpoint::Tcp { host, port } => {
-                let s = tokio::net::TcpStream::connect((host.as_str(), *port))
-                    .await
-                    .map_err(connect_err)?;
-                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
-                    .await
-                    .map_err(hs_err)?;
-                tokio::spawn(conn);
-                sender
+        let answer = async {
+            let mut sender = match &self.cfg.endpoint {
+                Endpoint::Tcp { host, port } => {
+                    let s = tokio::net::TcpStream::connect((host.as_str(), *port))
+                        .await
+                        .map_err(connect_err)?;
+                    handshake(s).await
+                }
+                Endpoint::Unix(p) => {
+                    let s = tokio::net::UnixStream::connect(p)
+                        .await
+                        .map_err(connect_err)?;
+                    handshake(s).await
+                }
             }
-            Endpoint::Unix(p) => {
-                let s = tokio::net::UnixStream::connect(p)
-                    .await
-                    .map_err(connect_err)?;
-                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
-                    .await
-                    .map_err(hs_err)?;
-                tokio::spawn(conn);
-                sender
-            }
-        };
-        sender
-            .send_request(req)
-            .await
             .map_err(|e| SourceError::Connect {
                 what: what.clone(),
                 msg: e.to_string(),
+            })?;
+            sender
+                .send_request(req)
+                .await
+                .map_err(|e| SourceError::Connect {
+                    what: what.clone(),
+                    msg: e.to_string(),
+                })
+        };
+        // Bounded even when called outside the poller (which has its own poll timeout).
+        tokio::time::timeout(self.cfg.timeout, answer)
+            .await
+            .unwrap_or_else(|_| {
+                Err(SourceError::Timeout {
+                    what: what.clone(),
+                    seconds: self.cfg.timeout.as_secs_f64(),
+                })
             })
     }
 
@@ -295,13 +310,7 @@ impl RestSource {
         }
         if status != StatusCode::OK {
             let msg = Self::error_text(resp).await;
-            // 22.05 answers a bad or expired token with 500 "slurmctld config is unable to load".
-            let auth = status == StatusCode::UNAUTHORIZED
-                || status == StatusCode::FORBIDDEN
-                || (status == StatusCode::INTERNAL_SERVER_ERROR
-                    && (msg.contains("unable to load")
-                        || msg.to_ascii_lowercase().contains("auth")));
-            return Err(if auth {
+            return Err(if auth_refused(status, &msg) {
                 SourceError::Auth {
                     what,
                     status: status.as_u16(),
@@ -378,12 +387,18 @@ impl RestSource {
                 st.version = Some(*v);
                 return Ok(*v);
             }
-            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                return Err(SourceError::Auth {
-                    what: format!("GET {}", v.path("ping")),
-                    status: status.as_u16(),
-                    msg: Self::error_text(resp).await,
-                });
+            if status == StatusCode::UNAUTHORIZED
+                || status == StatusCode::FORBIDDEN
+                || status == StatusCode::INTERNAL_SERVER_ERROR
+            {
+                let msg = Self::error_text(resp).await;
+                if auth_refused(status, &msg) {
+                    return Err(SourceError::Auth {
+                        what: format!("GET {}", v.path("ping")),
+                        status: status.as_u16(),
+                        msg,
+                    });
+                }
             }
             tried.push(format!("{}: HTTP {}", v.name, status.as_u16()));
         }
@@ -399,11 +414,16 @@ impl RestSource {
 
     async fn poll_inner(&self) -> Result<Parts, SourceError> {
         let mut st = self.state.lock().await;
+        // Taken, not read: a poll that fails, or that the poller's timeout drops half-way,
+        // leaves no `update_time` behind, so the next poll fetches everything instead of
+        // getting 304 for data that was fetched but never delivered.
+        let last = std::mem::take(&mut st.last);
+        let mut next = last;
         let token = self.token(&mut st).await?;
         let token = token.as_ref();
         let v = self.version(&mut st, token).await?;
         let fetched_epoch = now_epoch();
-        let q = |i: usize, st: &RestState| match st.last[i] {
+        let q = |i: usize| match last[i] {
             Some(t) => format!("?update_time={}", t.saturating_sub(1)),
             None => String::new(),
         };
@@ -412,7 +432,7 @@ impl RestSource {
             ..Parts::default()
         };
         let jobs = self
-            .fetch(format!("{}{}", v.path("jobs"), q(JOBS, &st)), token, |r| {
+            .fetch(format!("{}{}", v.path("jobs"), q(JOBS)), token, |r| {
                 parse_jobs(r, &mut Interner::default())
             })
             .await;
@@ -432,14 +452,12 @@ impl RestSource {
             parts.meta = env.meta;
             parts.jobs = Some(jobs);
             parts.bytes += n;
-            st.last[JOBS] = Some(fetched_epoch);
+            next[JOBS] = Some(fetched_epoch);
         }
         if let Fetched::Data((env, nodes), n) = self
-            .fetch(
-                format!("{}{}", v.path("nodes"), q(NODES, &st)),
-                token,
-                |r| parse_nodes(r, &mut Interner::default()),
-            )
+            .fetch(format!("{}{}", v.path("nodes"), q(NODES)), token, |r| {
+                parse_nodes(r, &mut Interner::default())
+            })
             .await?
         {
             if parts.meta.release.is_empty() {
@@ -447,11 +465,11 @@ impl RestSource {
             }
             parts.nodes = Some(nodes);
             parts.bytes += n;
-            st.last[NODES] = Some(fetched_epoch);
+            next[NODES] = Some(fetched_epoch);
         }
         if let Fetched::Data((_, partitions), n) = self
             .fetch(
-                format!("{}{}", v.path("partitions"), q(PARTITIONS, &st)),
+                format!("{}{}", v.path("partitions"), q(PARTITIONS)),
                 token,
                 |r| {
                     let mut buf = Vec::new();
@@ -464,15 +482,24 @@ impl RestSource {
         {
             parts.partitions = Some(partitions);
             parts.bytes += n;
-            st.last[PARTITIONS] = Some(fetched_epoch);
+            next[PARTITIONS] = Some(fetched_epoch);
         }
         parts.not_modified =
             parts.jobs.is_none() && parts.nodes.is_none() && parts.partitions.is_none();
         if parts.meta.plugin.is_empty() {
             parts.meta.plugin = format!("openapi/{}", v.name);
         }
+        st.last = next;
         Ok(parts)
     }
+}
+
+/// 22.05 answers a bad or expired token with 500 "slurmctld config is unable to load".
+fn auth_refused(status: StatusCode, msg: &str) -> bool {
+    status == StatusCode::UNAUTHORIZED
+        || status == StatusCode::FORBIDDEN
+        || (status == StatusCode::INTERNAL_SERVER_ERROR
+            && (msg.contains("unable to load") || msg.to_ascii_lowercase().contains("auth")))
 }
 
 impl Source for RestSource {
