@@ -172,21 +172,64 @@ impl Node {
             && !self.flags.contains(NodeFlags::INVALID_REG)
     }
 
-    /// CPUs that are neither allocated nor usable.
-    pub fn other_cpus(&self) -> u64 {
+    /// Splits `total` with `alloc` in use: the rest is idle on a node that can run jobs and
+    /// `other` on one that cannot (GPUs in use on a draining node stay allocated).
+    fn split(&self, total: u64, alloc: u64) -> Split {
+        let allocated = alloc.min(total);
+        let rest = total - allocated;
         if self.is_schedulable() {
-            0
+            Split {
+                allocated,
+                idle: rest,
+                other: 0,
+            }
         } else {
-            self.cpus.saturating_sub(self.alloc_cpus)
+            Split {
+                allocated,
+                idle: 0,
+                other: rest,
+            }
         }
     }
 
-    pub fn idle_cpus(&self) -> u64 {
-        if self.is_schedulable() {
-            self.cpus.saturating_sub(self.alloc_cpus)
-        } else {
-            0
-        }
+    pub fn cpu_split(&self) -> Split {
+        self.split(self.cpus, self.alloc_cpus)
+    }
+
+    pub fn memory_split(&self) -> Split {
+        self.split(self.real_memory_bytes, self.alloc_memory_bytes)
+    }
+
+    pub fn gpu_split(&self) -> Split {
+        self.split(self.gpus_total, self.gpus_alloc)
+    }
+}
+
+/// A resource split as `sinfo %C` splits CPUs: allocated, idle (usable now), and other
+/// (on nodes that cannot run jobs). The three always sum to the configured total.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    pub allocated: u64,
+    pub idle: u64,
+    pub other: u64,
+}
+
+impl Split {
+    /// The `state` label values, in the order of [`Split::values`].
+    pub const STATES: [&'static str; 3] = ["allocated", "idle", "other"];
+
+    pub fn values(self) -> [u64; 3] {
+        [self.allocated, self.idle, self.other]
+    }
+
+    pub fn total(self) -> u64 {
+        self.allocated + self.idle + self.other
+    }
+
+    pub fn add(&mut self, o: Split) {
+        self.allocated += o.allocated;
+        self.idle += o.idle;
+        self.other += o.other;
     }
 }
 

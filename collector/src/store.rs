@@ -207,13 +207,13 @@ impl Sink {
     pub fn family(
         &mut self,
         kind: Kind,
-        name: &'static str,
-        help: &'static str,
+        name: impl Into<Cow<'static, str>>,
+        help: impl Into<Cow<'static, str>>,
         label_names: &'static [&'static str],
     ) -> &mut Family {
         self.families.push(Family {
-            name: Cow::Borrowed(name),
-            help: Cow::Borrowed(help),
+            name: name.into(),
+            help: help.into(),
             kind,
             label_names: Cow::Borrowed(label_names),
             series: Vec::new(),
@@ -224,8 +224,8 @@ impl Sink {
 
     pub fn gauge(
         &mut self,
-        name: &'static str,
-        help: &'static str,
+        name: impl Into<Cow<'static, str>>,
+        help: impl Into<Cow<'static, str>>,
         label_names: &'static [&'static str],
     ) -> &mut Family {
         self.family(Kind::Gauge, name, help, label_names)
@@ -233,8 +233,8 @@ impl Sink {
 
     pub fn counter(
         &mut self,
-        name: &'static str,
-        help: &'static str,
+        name: impl Into<Cow<'static, str>>,
+        help: impl Into<Cow<'static, str>>,
         label_names: &'static [&'static str],
     ) -> &mut Family {
         self.family(Kind::Counter, name, help, label_names)
@@ -242,8 +242,8 @@ impl Sink {
 
     pub fn histogram(
         &mut self,
-        name: &'static str,
-        help: &'static str,
+        name: impl Into<Cow<'static, str>>,
+        help: impl Into<Cow<'static, str>>,
         label_names: &'static [&'static str],
     ) -> &mut Family {
         self.family(Kind::Histogram, name, help, label_names)

@@ -3,53 +3,47 @@
 //! other (on nodes that cannot run jobs), summing to the total.
 
 use super::{JobTotals, Options};
-use crate::model::{JobState, NodeBaseState, NodeFlags, Snapshot};
+use crate::model::{JobState, NodeBaseState, NodeFlags, Snapshot, Split};
 use crate::store::{Owner, Sink};
 use std::collections::{BTreeMap, HashSet};
 
-/// Resources of a set of nodes split by usability.
+/// Resources of a set of nodes: each split as `sinfo %C` splits CPUs.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct NodeTotals {
     pub nodes: u64,
-    pub cpus_alloc: u64,
-    pub cpus_idle: u64,
-    pub cpus_other: u64,
-    pub mem_total: u64,
-    pub mem_alloc: u64,
-    pub mem_idle: u64,
-    pub mem_other: u64,
+    pub cpus: Split,
+    pub memory: Split,
+    pub gpus: Split,
     pub mem_free: u64,
-    pub gpus_total: u64,
-    pub gpus_alloc: u64,
-    pub gpus_idle: u64,
-    pub gpus_other: u64,
     pub load: f64,
     pub by_state: [u64; 7],
     pub flags: [u64; 16],
 }
 
+/// The split families: metric suffix after `slurm_<scope>_`, what it measures, and where.
+pub type SplitSpec = (&'static str, &'static str, fn(&NodeTotals) -> Split);
+
+/// `slurm_<scope>_cpus_configured`, `slurm_<scope>_memory_configured_bytes`: the unit
+/// stays last, and gauges never end in `_total`.
+pub fn configured_name(scope: &str, metric: &str) -> String {
+    match metric.strip_suffix("_bytes") {
+        Some(stem) => format!("slurm_{scope}_{stem}_configured_bytes"),
+        None => format!("slurm_{scope}_{metric}_configured"),
+    }
+}
+
+pub const SPLITS: [SplitSpec; 3] = [
+    ("cpus", "CPUs", |t| t.cpus),
+    ("memory_bytes", "Real memory (bytes)", |t| t.memory),
+    ("gpus", "GPUs", |t| t.gpus),
+];
+
 impl NodeTotals {
     pub fn add(&mut self, n: &crate::model::Node) {
         self.nodes += 1;
-        self.cpus_alloc += n.alloc_cpus.min(n.cpus);
-        self.cpus_idle += n.idle_cpus();
-        self.cpus_other += n.other_cpus();
-        let mem_alloc = n.alloc_memory_bytes.min(n.real_memory_bytes);
-        let mem_rest = n.real_memory_bytes - mem_alloc;
-        self.mem_total += n.real_memory_bytes;
-        self.mem_alloc += mem_alloc;
-        // GPUs in use on a draining node are allocated all the same.
-        let gpus_alloc = n.gpus_alloc.min(n.gpus_total);
-        let gpus_rest = n.gpus_total - gpus_alloc;
-        self.gpus_total += n.gpus_total;
-        self.gpus_alloc += gpus_alloc;
-        if n.is_schedulable() {
-            self.mem_idle += mem_rest;
-            self.gpus_idle += gpus_rest;
-        } else {
-            self.mem_other += mem_rest;
-            self.gpus_other += gpus_rest;
-        }
+        self.cpus.add(n.cpu_split());
+        self.memory.add(n.memory_split());
+        self.gpus.add(n.gpu_split());
         self.mem_free += n.free_memory_bytes.unwrap_or(0);
         self.load += n.cpu_load.unwrap_or(0.0);
         if let Some(i) = NodeBaseState::ALL.iter().position(|s| *s == n.base) {
@@ -60,10 +54,6 @@ impl NodeTotals {
                 self.flags[i] += 1;
             }
         }
-    }
-
-    pub fn cpus_total(&self) -> u64 {
-        self.cpus_alloc + self.cpus_idle + self.cpus_other
     }
 }
 
@@ -115,56 +105,31 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
         f.push(o(), [(*label).into()], t.flags[i] as f64);
     }
 
-    let f = out.gauge(
-        "slurm_cluster_cpus",
-        "CPUs by state: allocated, idle (usable now) and other (on nodes that cannot run jobs); sums to the total.",
-        &["state"],
-    );
-    f.push(o(), ["allocated".into()], t.cpus_alloc as f64);
-    f.push(o(), ["idle".into()], t.cpus_idle as f64);
-    f.push(o(), ["other".into()], t.cpus_other as f64);
-    out.gauge(
-        "slurm_cluster_cpus_configured",
-        "CPUs configured on all nodes.",
-        &[],
-    )
-    .push(o(), [], t.cpus_total() as f64);
-
-    let f = out.gauge(
-        "slurm_cluster_memory_bytes",
-        "Real memory by state: allocated to jobs, idle on usable nodes, other; sums to the total.",
-        &["state"],
-    );
-    f.push(o(), ["allocated".into()], t.mem_alloc as f64);
-    f.push(o(), ["idle".into()], t.mem_idle as f64);
-    f.push(o(), ["other".into()], t.mem_other as f64);
-    out.gauge(
-        "slurm_cluster_memory_configured_bytes",
-        "Real memory configured on all nodes.",
-        &[],
-    )
-    .push(o(), [], t.mem_total as f64);
+    for (metric, what, pick) in SPLITS {
+        let split = pick(&t);
+        let f = out.gauge(
+            format!("slurm_cluster_{metric}"),
+            format!(
+                "{what} of all nodes: allocated, idle (usable now) and other (on nodes that cannot run jobs); sums to the configured total."
+            ),
+            &["state"],
+        );
+        for (state, v) in Split::STATES.iter().zip(split.values()) {
+            f.push(o(), [(*state).into()], v as f64);
+        }
+        out.gauge(
+            configured_name("cluster", metric),
+            format!("{what} configured on all nodes."),
+            &[],
+        )
+        .push(o(), [], split.total() as f64);
+    }
     out.gauge(
         "slurm_cluster_memory_free_bytes",
         "Free memory the nodes' operating systems report (responding nodes only).",
         &[],
     )
     .push(o(), [], t.mem_free as f64);
-
-    let f = out.gauge(
-        "slurm_cluster_gpus",
-        "GPUs by state: allocated (draining nodes included), idle on usable nodes, other; sums to the total.",
-        &["state"],
-    );
-    f.push(o(), ["allocated".into()], t.gpus_alloc as f64);
-    f.push(o(), ["idle".into()], t.gpus_idle as f64);
-    f.push(o(), ["other".into()], t.gpus_other as f64);
-    out.gauge(
-        "slurm_cluster_gpus_configured",
-        "GPUs configured on all nodes.",
-        &[],
-    )
-    .push(o(), [], t.gpus_total as f64);
     out.gauge(
         "slurm_cluster_cpu_load",
         "Sum of the 1-minute load average of responding nodes.",

@@ -1,8 +1,9 @@
 //! `slurm_node_*`: one set of series per node. Owned by the cluster scope: node series
 //! describe shared infrastructure, not a tenant's work.
 
+use super::cluster::configured_name;
 use super::Options;
-use crate::model::{NodeFlags, Snapshot};
+use crate::model::{Node, NodeFlags, Snapshot, Split};
 use crate::store::{Owner, Sink};
 use std::collections::HashSet;
 
@@ -78,56 +79,33 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
             f.push(o(), [(&n.name).into(), p.into()], 1.0);
         }
     }
-    let f = out.gauge(
-        "slurm_node_cpus",
-        "Node CPUs: allocated, idle (usable now), other; sums to the node's CPUs.",
-        &["node", "state"],
-    );
-    for n in &nodes {
-        f.push(
-            o(),
-            [(&n.name).into(), "allocated".into()],
-            n.alloc_cpus.min(n.cpus) as f64,
+    type PickSplit = fn(&Node) -> Split;
+    let splits: [(&str, &str, PickSplit); 3] = [
+        ("cpus", "CPUs", Node::cpu_split),
+        ("memory_bytes", "Real memory (bytes)", Node::memory_split),
+        ("gpus", "GPUs", Node::gpu_split),
+    ];
+    for (metric, what, pick) in splits {
+        // GPU series only for nodes that have GPUs: most nodes have none.
+        let has = |n: &&&Node| metric != "gpus" || n.gpus_total > 0;
+        let f = out.gauge(
+            format!("slurm_node_{metric}"),
+            format!("{what} of the node: allocated, idle (usable now), other; sums to the configured total."),
+            &["node", "state"],
         );
-        f.push(o(), [(&n.name).into(), "idle".into()], n.idle_cpus() as f64);
-        f.push(
-            o(),
-            [(&n.name).into(), "other".into()],
-            n.other_cpus() as f64,
+        for n in nodes.iter().filter(has) {
+            for (state, v) in Split::STATES.iter().zip(pick(n).values()) {
+                f.push(o(), [(&n.name).into(), (*state).into()], v as f64);
+            }
+        }
+        let f = out.gauge(
+            configured_name("node", metric),
+            format!("{what} configured on the node."),
+            &["node"],
         );
-    }
-    let f = out.gauge(
-        "slurm_node_cpus_configured",
-        "CPUs configured on the node.",
-        &["node"],
-    );
-    for n in &nodes {
-        f.push(o(), [(&n.name).into()], n.cpus as f64);
-    }
-    let f = out.gauge(
-        "slurm_node_memory_bytes",
-        "Node real memory: allocated to jobs, idle (usable now), other.",
-        &["node", "state"],
-    );
-    for n in &nodes {
-        let alloc = n.alloc_memory_bytes.min(n.real_memory_bytes);
-        let rest = n.real_memory_bytes - alloc;
-        let (idle, other) = if n.is_schedulable() {
-            (rest, 0)
-        } else {
-            (0, rest)
-        };
-        f.push(o(), [(&n.name).into(), "allocated".into()], alloc as f64);
-        f.push(o(), [(&n.name).into(), "idle".into()], idle as f64);
-        f.push(o(), [(&n.name).into(), "other".into()], other as f64);
-    }
-    let f = out.gauge(
-        "slurm_node_memory_configured_bytes",
-        "Real memory configured on the node.",
-        &["node"],
-    );
-    for n in &nodes {
-        f.push(o(), [(&n.name).into()], n.real_memory_bytes as f64);
+        for n in nodes.iter().filter(has) {
+            f.push(o(), [(&n.name).into()], pick(n).total() as f64);
+        }
     }
     let f = out.gauge(
         "slurm_node_memory_free_bytes",
@@ -148,31 +126,6 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
         if let Some(l) = n.cpu_load {
             f.push(o(), [(&n.name).into()], l);
         }
-    }
-    let f = out.gauge(
-        "slurm_node_gpus",
-        "Node GPUs: allocated, idle, other (only nodes with GPUs).",
-        &["node", "state"],
-    );
-    for n in nodes.iter().filter(|n| n.gpus_total > 0) {
-        let alloc = n.gpus_alloc.min(n.gpus_total);
-        let rest = n.gpus_total - alloc;
-        let (idle, other) = if n.is_schedulable() {
-            (rest, 0)
-        } else {
-            (0, rest)
-        };
-        f.push(o(), [(&n.name).into(), "allocated".into()], alloc as f64);
-        f.push(o(), [(&n.name).into(), "idle".into()], idle as f64);
-        f.push(o(), [(&n.name).into(), "other".into()], other as f64);
-    }
-    let f = out.gauge(
-        "slurm_node_gpus_configured",
-        "GPUs configured on the node (only nodes with GPUs).",
-        &["node"],
-    );
-    for n in nodes.iter().filter(|n| n.gpus_total > 0) {
-        f.push(o(), [(&n.name).into()], n.gpus_total as f64);
     }
     let f = out.gauge(
         "slurm_node_weight",

@@ -1,9 +1,9 @@
 //! `slurm_partition_*`: per-partition nodes, resources, jobs and wait times. A node in two
 //! partitions counts in both here (and once at cluster level).
 
-use super::cluster::NodeTotals;
+use super::cluster::{configured_name, NodeTotals, SPLITS};
 use super::{JobTotals, Options, ALWAYS_SHOWN_JOB_STATES, WAIT_BUCKETS};
-use crate::model::{JobState, Name, Node, NodeBaseState, NodeFlags, Snapshot};
+use crate::model::{JobState, Name, Node, NodeBaseState, NodeFlags, Snapshot, Split};
 use crate::store::{Histogram, Owner, Sink};
 use std::collections::{BTreeMap, HashMap};
 
@@ -136,68 +136,31 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
     for (name, p) in &parts {
         f.push(own(name), [name.into()], p.nodes.nodes as f64);
     }
-    let f = out.gauge(
-        "slurm_partition_cpus",
-        "CPUs of the partition's nodes: allocated, idle, other; sums to the total.",
-        &["partition", "state"],
-    );
-    for (name, p) in &parts {
-        for (st, v) in [
-            ("allocated", p.nodes.cpus_alloc),
-            ("idle", p.nodes.cpus_idle),
-            ("other", p.nodes.cpus_other),
-        ] {
-            f.push(own(name), [name.into(), st.into()], v as f64);
-        }
-    }
-    let f = out.gauge(
-        "slurm_partition_cpus_configured",
-        "CPUs of the partition's nodes.",
-        &["partition"],
-    );
-    for (name, p) in &parts {
-        let total = p.info.map(|i| i.total_cpus).filter(|&c| c > 0);
-        f.push(
-            own(name),
-            [name.into()],
-            total.unwrap_or(p.nodes.cpus_total()) as f64,
+    for (metric, what, pick) in SPLITS {
+        let f = out.gauge(
+            format!("slurm_partition_{metric}"),
+            format!("{what} of the partition's nodes: allocated, idle, other; sums to the configured total."),
+            &["partition", "state"],
         );
-    }
-    let f = out.gauge(
-        "slurm_partition_memory_bytes",
-        "Real memory of the partition's nodes: allocated, idle, other.",
-        &["partition", "state"],
-    );
-    for (name, p) in &parts {
-        for (st, v) in [
-            ("allocated", p.nodes.mem_alloc),
-            ("idle", p.nodes.mem_idle),
-            ("other", p.nodes.mem_other),
-        ] {
-            f.push(own(name), [name.into(), st.into()], v as f64);
+        for (name, p) in &parts {
+            for (state, v) in Split::STATES.iter().zip(pick(&p.nodes).values()) {
+                f.push(own(name), [name.into(), (*state).into()], v as f64);
+            }
         }
-    }
-    let f = out.gauge(
-        "slurm_partition_gpus",
-        "GPUs of the partition's nodes: allocated, idle, other.",
-        &["partition", "state"],
-    );
-    for (name, p) in &parts {
-        for (st, v) in [
-            ("allocated", p.nodes.gpus_alloc),
-            ("idle", p.nodes.gpus_idle),
-            ("other", p.nodes.gpus_other),
-        ] {
-            f.push(own(name), [name.into(), st.into()], v as f64);
+        let f = out.gauge(
+            configured_name("partition", metric),
+            format!("{what} configured on the partition's nodes."),
+            &["partition"],
+        );
+        for (name, p) in &parts {
+            // Slurm's own CPU total counts a node's CPUs even before it registers.
+            let slurm_cpus = p
+                .info
+                .map(|i| i.total_cpus)
+                .filter(|&c| c > 0 && metric == "cpus");
+            let total = slurm_cpus.unwrap_or(pick(&p.nodes).total());
+            f.push(own(name), [name.into()], total as f64);
         }
-    }
-    let f = out.gauge(
-        "slurm_partition_gpus_configured",
-        "GPUs of the partition's nodes.",
-        &["partition"],
-    );
-    for (name, p) in &parts {
-        f.push(own(name), [name.into()], p.nodes.gpus_total as f64);
     }
     let f = out.gauge(
         "slurm_partition_cpu_load",

@@ -132,8 +132,8 @@ mod tests {
         assert!(cpu09.flags.contains(NodeFlags::NOT_RESPONDING));
         assert_eq!(cpu09.cpu_load, None, "4294967294 placeholder is not a load");
         assert_eq!(cpu09.free_memory_bytes, None, "-2 is not a memory size");
-        assert_eq!(cpu09.idle_cpus(), 0);
-        assert_eq!(cpu09.other_cpus(), 32);
+        let cpus = cpu09.cpu_split();
+        assert_eq!((cpus.allocated, cpus.idle, cpus.other), (0, 0, 32));
         let gpu01 = by("gpu-01");
         assert_eq!((gpu01.gpus_total, gpu01.gpus_alloc), (4, 2));
         assert_eq!(&*gpu01.gpu_type, "a100");
