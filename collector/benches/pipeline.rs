@@ -123,6 +123,7 @@ fn main() {
             jobs: Arc::new(job_list),
             partitions: Arc::new(part_list),
             sources: Arc::new(Vec::new()),
+            ..Snapshot::default()
         };
         (s, String::new())
     });

@@ -138,9 +138,19 @@ impl Runner {
                 if p.jobs.is_some() {
                     old.jobs = p.jobs;
                 }
-                if p.partitions.is_some() {
-                    old.partitions = p.partitions;
+                // Each part replaces its predecessor only when this poll read it.
+                macro_rules! keep_or_take {
+                    ($($f:ident),*) => {$( if p.$f.is_some() { old.$f = p.$f; } )*};
                 }
+                keep_or_take!(
+                    partitions,
+                    diag,
+                    controllers,
+                    associations,
+                    qos,
+                    licenses,
+                    reservations
+                );
             }
         }
     }
@@ -214,6 +224,12 @@ pub fn snapshot_from(
         snap.nodes = Arc::new(d.nodes.clone().unwrap_or_default());
         snap.jobs = Arc::new(d.jobs.clone().unwrap_or_default());
         snap.partitions = Arc::new(d.partitions.clone().unwrap_or_default());
+        snap.diag = d.diag.clone().map(Arc::new);
+        snap.controllers = Arc::new(d.controllers.clone().unwrap_or_default());
+        snap.associations = Arc::new(d.associations.clone().unwrap_or_default());
+        snap.qos = Arc::new(d.qos.clone().unwrap_or_default());
+        snap.licenses = Arc::new(d.licenses.clone().unwrap_or_default());
+        snap.reservations = Arc::new(d.reservations.clone().unwrap_or_default());
     }
     let name = cluster
         .map(str::to_owned)

@@ -229,6 +229,7 @@ impl CliSource {
             fetched_epoch,
             bytes: jb + nb + text.len() as u64,
             not_modified: false,
+            ..Default::default()
         })
     }
 }

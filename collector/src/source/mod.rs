@@ -13,7 +13,9 @@ pub mod replay;
 pub mod rest;
 pub mod sim;
 
-use crate::model::{Job, Node, Partition, SlurmMeta};
+use crate::model::{
+    Association, Controller, Diag, Job, License, Node, Partition, Qos, Reservation, SlurmMeta,
+};
 use crate::parse::ParseError;
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +30,12 @@ pub struct Parts {
     pub nodes: Option<Vec<Node>>,
     pub jobs: Option<Vec<Job>>,
     pub partitions: Option<Vec<Partition>>,
+    pub diag: Option<Diag>,
+    pub controllers: Option<Vec<Controller>>,
+    pub associations: Option<Vec<Association>>,
+    pub qos: Option<Vec<Qos>>,
+    pub licenses: Option<Vec<License>>,
+    pub reservations: Option<Vec<Reservation>>,
     /// When the data was read, seconds since the epoch.
     pub fetched_epoch: u64,
     /// Bytes read in this poll.

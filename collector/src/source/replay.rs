@@ -121,6 +121,7 @@ fn read_parts(dir: &Path, now: Option<u64>) -> Result<Parts, SourceError> {
         fetched_epoch: now.unwrap_or_else(super::now_epoch),
         bytes,
         not_modified: false,
+        ..Default::default()
     })
 }
 

@@ -3279,6 +3279,7 @@ impl SimSource {
             fetched_epoch: u64::from(NOW),
             bytes: nb + jb + buf.len() as u64,
             not_modified: false,
+            ..Default::default()
         })
     }
 }

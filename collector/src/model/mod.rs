@@ -8,6 +8,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod accounts;
+pub mod resources;
+pub mod scheduler;
+
+pub use accounts::{Association, Qos};
+pub use resources::{License, Reservation};
+pub use scheduler::{Controller, Diag};
+
 /// Shared string; cheap to clone into label values.
 pub type Name = Arc<str>;
 
@@ -426,4 +434,11 @@ pub struct Snapshot {
     pub nodes: Arc<Vec<Node>>,
     pub jobs: Arc<Vec<Job>>,
     pub partitions: Arc<Vec<Partition>>,
+    /// Scheduler and RPC statistics; `None` when no source reads them.
+    pub diag: Option<Arc<Diag>>,
+    pub controllers: Arc<Vec<Controller>>,
+    pub associations: Arc<Vec<Association>>,
+    pub qos: Arc<Vec<Qos>>,
+    pub licenses: Arc<Vec<License>>,
+    pub reservations: Arc<Vec<Reservation>>,
 }
