@@ -3,10 +3,18 @@
 //! config key `collectors.jobs` -> golden `testdata/.../jobs.prom`.
 
 pub mod cluster;
+pub mod controllers;
 pub mod exporter;
+pub mod fairshare;
+pub mod gpus;
 pub mod jobs;
+pub mod licenses;
+pub mod limits;
 pub mod nodes;
 pub mod partitions;
+pub mod reservations;
+pub mod rpc;
+pub mod scheduler;
 pub mod users;
 
 use crate::model::{JobState, Snapshot};
@@ -41,6 +49,14 @@ pub const FAMILIES: &[(&str, Collect)] = &[
     ("nodes", nodes::collect),
     ("jobs", jobs::collect),
     ("users", users::collect),
+    ("gpus", gpus::collect),
+    ("fairshare", fairshare::collect),
+    ("limits", limits::collect),
+    ("scheduler", scheduler::collect),
+    ("rpc", rpc::collect),
+    ("controllers", controllers::collect),
+    ("reservations", reservations::collect),
+    ("licenses", licenses::collect),
 ];
 
 /// Runs every enabled family over the snapshot.

@@ -371,6 +371,8 @@ pub struct Job {
     /// Memory the job has (allocated) or asks for (pending), for the whole job.
     pub memory_bytes: u64,
     pub gpus: u64,
+    /// GPU type from the job's TRES (`gres/gpu:a100=2`), empty when untyped.
+    pub gpu_type: Name,
     pub submit_epoch: Option<u64>,
     pub start_epoch: Option<u64>,
     pub end_epoch: Option<u64>,

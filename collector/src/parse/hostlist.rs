@@ -118,6 +118,8 @@ pub struct Tres {
     pub mem_bytes: Option<u64>,
     pub node: Option<u64>,
     pub gpus: Option<u64>,
+    /// The first GPU type named (`gres/gpu:a100=2` -> `a100`).
+    pub gpu_type: Option<String>,
 }
 
 /// Parses `cpu=64,mem=62.50G,node=3,billing=64,gres/gpu=8` (also `gres/gpu:a100=4`).
@@ -134,6 +136,9 @@ pub fn parse_tres(s: &str) -> Tres {
             "node" => t.node = v.trim().parse().ok(),
             "gres/gpu" => t.gpus = v.trim().parse().ok(),
             k if k.starts_with("gres/gpu:") => {
+                if t.gpu_type.is_none() {
+                    t.gpu_type = k.strip_prefix("gres/gpu:").map(str::to_owned);
+                }
                 if let Ok(n) = v.trim().parse::<u64>() {
                     typed_gpus = Some(typed_gpus.unwrap_or(0) + n);
                 }
@@ -234,6 +239,10 @@ mod tests {
         assert_eq!(t.node, Some(3));
         assert_eq!(t.gpus, Some(8));
         assert_eq!(parse_tres("gres/gpu:a100=2,gres/gpu:v100=1").gpus, Some(3));
+        assert_eq!(
+            parse_tres("gres/gpu=2,gres/gpu:a100=2").gpu_type.as_deref(),
+            Some("a100")
+        );
         assert_eq!(parse_tres("mem=32000M").mem_bytes, Some(32000 << 20));
         assert_eq!(parse_tres("").cpu, None);
         assert_eq!(parse_tres("cpu=x,=,mem").cpu, None);

@@ -128,6 +128,14 @@ fn convert(r: JobRecord<'_>, names: &mut Interner) -> Job {
         nodes,
         memory_bytes,
         gpus: pick(alloc.gpus, req.gpus).unwrap_or(0),
+        gpu_type: names.intern(
+            if holds {
+                alloc.gpu_type.as_deref().or(req.gpu_type.as_deref())
+            } else {
+                req.gpu_type.as_deref().or(alloc.gpu_type.as_deref())
+            }
+            .unwrap_or(""),
+        ),
         submit_epoch: epoch(r.submit_time),
         start_epoch: epoch(r.start_time),
         end_epoch: epoch(r.end_time),

@@ -2,12 +2,18 @@
 //! malformed input is a [`ParseError`] that names what is wrong and where (a byte offset or
 //! a line number). Unknown fields are ignored; missing fields take neutral defaults.
 
+pub mod associations;
+pub mod diag;
 pub mod doc;
 pub mod flex;
 pub mod hostlist;
 pub mod jobs;
+pub mod licenses;
 pub mod nodes;
 pub mod partitions;
+pub mod ping;
+pub mod qos;
+pub mod reservations;
 pub mod stream;
 pub mod text;
 pub mod versions;
