@@ -249,8 +249,19 @@ impl Sink {
         self.family(Kind::Histogram, name, help, label_names)
     }
 
-    pub fn series_count(&self) -> usize {
-        self.families.iter().map(|f| f.series.len()).sum()
+    /// Number of families made so far.
+    pub fn len(&self) -> usize {
+        self.families.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.families.is_empty()
+    }
+
+    /// The families made since the sink had `first` of them.
+    pub fn families_from(&mut self, first: usize) -> &mut [Family] {
+        let first = first.min(self.families.len());
+        &mut self.families[first..]
     }
 
     pub fn into_families(self) -> Vec<Family> {

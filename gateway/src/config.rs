@@ -6,7 +6,7 @@ use collector::poller::PollConfig;
 use collector::source::cli::CliConfig;
 use collector::source::rest::{Endpoint, RestConfig, Secret, TokenSource};
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -163,10 +163,19 @@ pub struct CollectorsConfig {
     pub per_job: bool,
     #[serde(default = "default_per_job_limit")]
     pub per_job_limit: usize,
+    /// Most series any one metric may have before the smallest fold into `__overflow__`.
+    #[serde(default = "default_label_budget")]
+    pub label_budget: usize,
+    /// Per-family budgets (`users = 5000`), overriding `label_budget`.
+    #[serde(default)]
+    pub label_budgets: BTreeMap<String, usize>,
 }
 
 fn default_per_job_limit() -> usize {
     10_000
+}
+fn default_label_budget() -> usize {
+    collector::families::DEFAULT_LABEL_BUDGET
 }
 
 impl Default for CollectorsConfig {
@@ -175,6 +184,8 @@ impl Default for CollectorsConfig {
             disabled: BTreeSet::new(),
             per_job: false,
             per_job_limit: default_per_job_limit(),
+            label_budget: default_label_budget(),
+            label_budgets: BTreeMap::new(),
         }
     }
 }
@@ -251,13 +262,29 @@ impl Config {
             .iter()
             .map(|(n, _)| *n)
             .collect();
-        for d in &self.collectors.disabled {
+        let named = self
+            .collectors
+            .disabled
+            .iter()
+            .map(|d| ("collectors.disabled", d))
+            .chain(
+                self.collectors
+                    .label_budgets
+                    .keys()
+                    .map(|k| ("collectors.label_budgets", k)),
+            );
+        for (key, d) in named {
             if !known.contains(&d.as_str()) {
                 return Err(format!(
-                    "collectors.disabled: unknown family {d:?} (known: {})",
+                    "{key}: unknown family {d:?} (known: {})",
                     known.join(", ")
                 ));
             }
+        }
+        let mut budgets = std::iter::once(self.collectors.label_budget)
+            .chain(self.collectors.label_budgets.values().copied());
+        if budgets.any(|b| b < 2) {
+            return Err("collectors.label_budget(s): a budget must be at least 2 series".into());
         }
         match s.kind {
             SourceKind::Rest => {
@@ -337,6 +364,8 @@ impl Config {
             disabled: self.collectors.disabled.clone(),
             per_job: self.collectors.per_job,
             per_job_limit: self.collectors.per_job_limit,
+            label_budgets: self.collectors.label_budgets.clone(),
+            default_label_budget: self.collectors.label_budget,
         }
     }
 
@@ -412,6 +441,20 @@ mod tests {
         let e = Config::parse("[source]\nkind = \"sim\"\n[collectors]\ndisabled = [\"nodez\"]\n")
             .expect_err("typo");
         assert!(e.contains("nodez"), "{e}");
+    }
+
+    #[test]
+    fn budgets_name_known_families_and_are_sane() {
+        let e = Config::parse("[source]\nkind = \"sim\"\n[collectors.label_budgets]\nuserz = 10\n")
+            .expect_err("typo");
+        assert!(e.contains("userz"), "{e}");
+        let e = Config::parse("[source]\nkind = \"sim\"\n[collectors]\nlabel_budget = 0\n")
+            .expect_err("zero");
+        assert!(e.contains("at least 2"), "{e}");
+        let c =
+            Config::parse("[source]\nkind = \"sim\"\n[collectors.label_budgets]\nusers = 500\n")
+                .expect("valid");
+        assert_eq!(c.options().label_budgets.get("users"), Some(&500));
     }
 
     #[test]

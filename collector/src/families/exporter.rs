@@ -4,7 +4,7 @@
 use crate::model::Snapshot;
 use crate::store::{Owner, Sink};
 
-pub fn collect(s: &Snapshot, series_counts: &[(&'static str, usize)], out: &mut Sink) {
+pub fn collect(s: &Snapshot, stats: &[super::FamilyStats], out: &mut Sink) {
     let o = || Owner::Exporter;
     out.gauge(
         "slurm_exporter_build_info",
@@ -111,7 +111,15 @@ pub fn collect(s: &Snapshot, series_counts: &[(&'static str, usize)], out: &mut 
         "Series each family produced in this collection.",
         &["family"],
     );
-    for (name, n) in series_counts {
-        f.push(o(), [(*name).into()], *n as f64);
+    for st in stats {
+        f.push(o(), [st.family.into()], st.series as f64);
+    }
+    let f = out.gauge(
+        "slurm_exporter_series_folded",
+        "Series of the family folded into __overflow__ in this collection because a metric went over its label budget.",
+        &["family"],
+    );
+    for st in stats {
+        f.push(o(), [st.family.into()], st.folded as f64);
     }
 }

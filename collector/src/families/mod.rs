@@ -18,8 +18,8 @@ pub mod scheduler;
 pub mod users;
 
 use crate::model::{JobState, Snapshot};
-use crate::store::{Family, Sink};
-use std::collections::BTreeSet;
+use crate::store::{Family, Kind, LabelValue, Owner, Series, Sink};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What to collect. Per-job series are opt-in: they grow with the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,16 @@ pub struct Options {
     pub per_job: bool,
     /// At most this many per-job series sets (newest jobs first) when `per_job` is on.
     pub per_job_limit: usize,
+    /// Most series one metric of a family may have, by family name; past it the smallest
+    /// series fold into `__overflow__` (see [`apply_budget`]).
+    pub label_budgets: BTreeMap<String, usize>,
+    /// The budget of families not named in `label_budgets`.
+    pub default_label_budget: usize,
 }
+
+/// Default budget: far above a 10,000-node cluster's largest metric (3 series per node),
+/// low enough that a runaway label cannot take a Prometheus server down.
+pub const DEFAULT_LABEL_BUDGET: usize = 200_000;
 
 impl Default for Options {
     fn default() -> Self {
@@ -36,8 +45,82 @@ impl Default for Options {
             disabled: BTreeSet::new(),
             per_job: false,
             per_job_limit: 10_000,
+            label_budgets: BTreeMap::new(),
+            default_label_budget: DEFAULT_LABEL_BUDGET,
         }
     }
+}
+
+/// Series made and folded by one family in one collection, for `slurm_exporter_series*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FamilyStats {
+    pub family: &'static str,
+    pub series: usize,
+    pub folded: usize,
+}
+
+/// The value every folded label takes.
+pub const OVERFLOW: &str = "__overflow__";
+
+/// Labels kept when folding: they have few values and keep per-state sums right.
+const KEPT_WHEN_FOLDING: &[&str] = &["state"];
+
+/// Keeps at most `budget` series of each gauge or counter in `fams` (the largest values,
+/// in their original order) and sums the rest into `__overflow__` series, one per kept
+/// label (`state`) value. Folded series are owned by the cluster: they mix tenants.
+/// Histograms are left alone (their series are few and fixed by buckets). Returns how many
+/// series were folded.
+pub fn apply_budget(fams: &mut [Family], budget: usize) -> usize {
+    let mut folded = 0;
+    for f in fams.iter_mut() {
+        if f.kind == Kind::Histogram || f.series.len() <= budget {
+            continue;
+        }
+        let keep_n = budget.saturating_sub(1);
+        let mut order: Vec<usize> = (0..f.series.len()).collect();
+        order.sort_by(|&a, &b| {
+            f.series[b]
+                .value
+                .total_cmp(&f.series[a].value)
+                .then(a.cmp(&b))
+        });
+        let mut is_kept = vec![false; f.series.len()];
+        for &i in &order[..keep_n.min(order.len())] {
+            is_kept[i] = true;
+        }
+        let mut buckets: BTreeMap<Vec<LabelValue>, f64> = BTreeMap::new();
+        let mut series: Vec<Series> = Vec::with_capacity(budget + 4);
+        for (s, kept) in std::mem::take(&mut f.series).into_iter().zip(is_kept) {
+            if kept {
+                series.push(s);
+                continue;
+            }
+            let labels = f
+                .label_names
+                .iter()
+                .zip(s.labels.iter())
+                .map(|(n, v)| {
+                    if KEPT_WHEN_FOLDING.contains(n) {
+                        v.clone()
+                    } else {
+                        LabelValue::Static(OVERFLOW)
+                    }
+                })
+                .collect();
+            *buckets.entry(labels).or_default() += s.value;
+            folded += 1;
+        }
+        for (labels, value) in buckets {
+            series.push(Series {
+                owner: Owner::Cluster,
+                labels: labels.into_boxed_slice(),
+                sample: crate::store::Sample::Value,
+                value,
+            });
+        }
+        f.series = series;
+    }
+    folded
 }
 
 type Collect = fn(&Snapshot, &Options, &mut Sink);
@@ -62,16 +145,31 @@ pub const FAMILIES: &[(&str, Collect)] = &[
 /// Runs every enabled family over the snapshot.
 pub fn collect_all(snapshot: &Snapshot, options: &Options) -> Vec<Family> {
     let mut sink = Sink::default();
-    let mut series_counts = Vec::with_capacity(FAMILIES.len());
+    let mut stats = Vec::with_capacity(FAMILIES.len());
     for (name, collect) in FAMILIES {
         if !options.disabled.contains(*name) {
-            let before = sink.series_count();
+            let first = sink.len();
             collect(snapshot, options, &mut sink);
-            series_counts.push((*name, sink.series_count() - before));
+            let budget = options
+                .label_budgets
+                .get(*name)
+                .copied()
+                .unwrap_or(options.default_label_budget);
+            let folded = apply_budget(sink.families_from(first), budget);
+            let series = sink
+                .families_from(first)
+                .iter()
+                .map(|f| f.series.len())
+                .sum();
+            stats.push(FamilyStats {
+                family: name,
+                series,
+                folded,
+            });
         }
     }
     // The exporter's own health is always on: it is how a broken source is noticed.
-    exporter::collect(snapshot, &series_counts, &mut sink);
+    exporter::collect(snapshot, &stats, &mut sink);
     sink.into_families()
 }
 
@@ -134,6 +232,49 @@ mod tests {
             !text.contains("slurm_partition_"),
             "no partitions, no partition series"
         );
+    }
+
+    #[test]
+    fn over_budget_series_fold_into_overflow_keeping_state_sums() {
+        let mut sink = Sink::default();
+        let f = sink.gauge("slurm_test_user_jobs", "t", &["user", "state"]);
+        for (u, st, v) in [
+            ("a", "running", 5.0),
+            ("b", "running", 1.0),
+            ("c", "pending", 2.0),
+            ("d", "pending", 3.0),
+            ("e", "running", 4.0),
+        ] {
+            f.push(
+                Owner::User {
+                    account: "x".into(),
+                    user: u.into(),
+                },
+                [u.to_owned().into(), st.into()],
+                v,
+            );
+        }
+        let mut fams = sink.into_families();
+        let before: f64 = fams[0].series.iter().map(|s| s.value).sum();
+        assert_eq!(apply_budget(&mut fams, 3), 3);
+        let got: Vec<(String, String, f64)> = fams[0]
+            .series
+            .iter()
+            .map(|s| (s.labels[0].to_string(), s.labels[1].to_string(), s.value))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a".to_owned(), "running".to_owned(), 5.0),
+                ("e".to_owned(), "running".to_owned(), 4.0),
+                (OVERFLOW.to_owned(), "pending".to_owned(), 5.0),
+                (OVERFLOW.to_owned(), "running".to_owned(), 1.0),
+            ]
+        );
+        assert_eq!(fams[0].series.iter().map(|s| s.value).sum::<f64>(), before);
+        assert!(fams[0].series[2..]
+            .iter()
+            .all(|s| s.owner == Owner::Cluster));
     }
 
     #[test]
