@@ -1,0 +1,135 @@
+//! METRICS.md lists every metric the exporter makes: name, type, labels, help, family and
+//! the sources that feed it. This test regenerates the table from the code over the
+//! simulator (every family fed) and the 22.05 captures, and fails when the file drifts.
+//! Refresh with `UPDATE_METRICS=1 cargo test -p slurm-exporter-collector --test metrics_doc`.
+
+use collector::families::{exporter, Options, FAMILIES};
+use collector::poller::{snapshot_from, PollConfig, Runner};
+use collector::source::replay::read_dir;
+use collector::source::sim::{SimSource, SimSpec};
+use collector::store::{Kind, Sink};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+struct Row {
+    kind: &'static str,
+    labels: String,
+    help: String,
+    family: &'static str,
+}
+
+fn rows() -> BTreeMap<String, Row> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut runner = Runner::new(
+        Box::new(SimSource::new(SimSpec {
+            nodes: 200,
+            jobs: 2000,
+            seed: 1,
+        })),
+        PollConfig::default(),
+    );
+    rt.block_on(runner.poll_once()).expect("sim poll");
+    let sim = collector::poller::fuse(&[&runner], None);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/rest/22.05.8");
+    let parts = read_dir(&root, Some(1_795_860_300)).expect("capture replays");
+    let lab = snapshot_from(Some(&parts), Vec::new(), Some("lab"));
+    let opts = Options {
+        per_job: true,
+        ..Options::default()
+    };
+    let mut out = BTreeMap::new();
+    for snap in [&sim, &lab] {
+        let mut each: Vec<(&'static str, Sink)> = Vec::new();
+        for (family, collect) in FAMILIES {
+            let mut sink = Sink::default();
+            collect(snap, &opts, &mut sink);
+            each.push((family, sink));
+        }
+        let mut sink = Sink::default();
+        exporter::collect(snap, &[], &mut sink);
+        each.push(("exporter", sink));
+        for (family, sink) in each {
+            for f in sink.into_families() {
+                let name = match f.kind {
+                    Kind::Counter => format!("{}_total", f.name),
+                    _ => f.name.to_string(),
+                };
+                out.entry(name).or_insert_with(|| Row {
+                    kind: match f.kind {
+                        Kind::Gauge => "gauge",
+                        Kind::Counter => "counter",
+                        Kind::Histogram => "histogram",
+                    },
+                    labels: f.label_names.join(", "),
+                    help: f.help.replace('|', "\\|"),
+                    family,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Which sources feed a family: the REST and CLI sources and the simulator feed them all.
+fn sources(family: &str) -> &'static str {
+    match family {
+        "exporter" => "the exporter itself",
+        _ => "rest, cli, sim, replay",
+    }
+}
+
+fn render(rows: &BTreeMap<String, Row>) -> String {
+    let mut s = String::from(
+        "# Metrics\n\n\
+         Every metric SLURM Exporter makes, generated from the code by\n\
+         `collector/tests/metrics_doc.rs` (the test fails when this file drifts; refresh with\n\
+         `UPDATE_METRICS=1 cargo test -p slurm-exporter-collector --test metrics_doc`).\n\
+         Families are switched off with `collectors.disabled`; `slurm_job_*` series are opt-in\n\
+         (`collectors.per_job`).\n\n",
+    );
+    s.push_str(&format!("{} metric names.\n\n", rows.len()));
+    s.push_str("| metric | type | labels | family | sources | help |\n|---|---|---|---|---|---|\n");
+    for (name, r) in rows {
+        s.push_str(&format!(
+            "| `{name}` | {} | {} | {} | {} | {} |\n",
+            r.kind,
+            r.labels,
+            r.family,
+            sources(r.family),
+            r.help
+        ));
+    }
+    s
+}
+
+#[test]
+fn metrics_md_matches_the_code() {
+    let got = render(&rows());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../METRICS.md");
+    if std::env::var_os("UPDATE_METRICS").is_some() {
+        std::fs::write(&path, &got).expect("write METRICS.md");
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        got == want,
+        "METRICS.md is out of date: run UPDATE_METRICS=1 cargo test -p slurm-exporter-collector --test metrics_doc"
+    );
+}
+
+#[test]
+fn every_metric_has_help_and_a_prometheus_name() {
+    for (name, r) in rows() {
+        assert!(!r.help.trim().is_empty(), "{name} has no HELP");
+        assert!(name.starts_with("slurm_"), "{name}");
+        assert!(
+            name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "{name}"
+        );
+        if r.kind != "counter" {
+            assert!(!name.ends_with("_total"), "{name}: only counters end in _total");
+        }
+    }
+}
