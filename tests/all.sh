@@ -35,4 +35,7 @@ bash deploy/slurm-lab/lab.sh status >/dev/null
 step "all tests, the lab end-to-end ones included"
 cargo nextest run --workspace --locked --run-ignored all --no-fail-fast
 
+step "fuzz smoke: every parser of untrusted bytes"
+bash tests/fuzz-smoke.sh
+
 step "done in $((SECONDS - t0)) s"

@@ -78,8 +78,16 @@ impl Runner {
         self.status.polls += 1;
         self.status.last_duration_seconds = started.elapsed().as_secs_f64();
         let outcome = match result {
-            Ok(parts) => {
+            Ok(mut parts) => {
                 self.failures = 0;
+                for w in std::mem::take(&mut parts.warnings) {
+                    *self.status.errors.entry(w.kind()).or_default() += 1;
+                    tracing::warn!(
+                        source = self.source.name(),
+                        kind = w.kind(),
+                        "optional part failed: {w}"
+                    );
+                }
                 self.status.last_bytes = parts.bytes;
                 if parts.not_modified {
                     self.status.not_modified += 1;

@@ -125,11 +125,15 @@ fn every_metric_has_help_and_a_prometheus_name() {
         assert!(!r.help.trim().is_empty(), "{name} has no HELP");
         assert!(name.starts_with("slurm_"), "{name}");
         assert!(
-            name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
             "{name}"
         );
         if r.kind != "counter" {
-            assert!(!name.ends_with("_total"), "{name}: only counters end in _total");
+            assert!(
+                !name.ends_with("_total"),
+                "{name}: only counters end in _total"
+            );
         }
     }
 }

@@ -9,7 +9,7 @@ use collector::parse::ParseError;
 use collector::poller::{fuse, PollConfig, Runner};
 use collector::source::cli::CliConfig;
 use collector::source::rest::{Endpoint, RestConfig, RestSource, Secret, TokenSource};
-use collector::source::{Parts, Source, SourceError};
+use collector::source::{Extras, Parts, Source, SourceError};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -195,6 +195,8 @@ impl Fake {
             api_version: api_version.map(str::to_owned),
             timeout: Duration::from_secs(5),
             cli: CliConfig::default(),
+            // The core parts only: the request lists below are exact.
+            extras: Extras::none(),
         }
     }
 
@@ -784,6 +786,7 @@ async fn nothing_listening_is_a_connect_error() {
         api_version: None,
         timeout: Duration::from_secs(5),
         cli: CliConfig::default(),
+        extras: Extras::none(),
     })
     .expect("valid config");
     let err = poll(&src).await.expect_err("connection refused");
@@ -970,4 +973,79 @@ async fn unix_socket_with_local_auth_sends_no_token() {
         assert!(req.header("x-slurm-user-name").is_none(), "{req:?}");
         assert_eq!(req.header("host"), Some("localhost"), "{req:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Optional parts
+// ---------------------------------------------------------------------------------------
+
+const DIAG: &str = include_str!("../testdata/rest/22.05.8/slurm_v0.0.38_diag.json");
+const LICENSES: &str = include_str!("../testdata/rest/22.05.8/slurm_v0.0.38_licenses.json");
+const RESERVATIONS: &str = include_str!("../testdata/rest/22.05.8/slurm_v0.0.38_reservations.json");
+const QOS: &str = include_str!("../testdata/rest/22.05.8/slurmdb_v0.0.38_qos.json");
+
+#[tokio::test]
+async fn optional_parts_are_read_and_a_failing_one_is_only_a_warning() {
+    // slurmdbd is down: its endpoints answer 500, the rest of 22.05 is healthy.
+    let fake = Fake::tcp(|req: &Seen| match req.path() {
+        "/slurm/v0.0.38/diag" => json(200, DIAG),
+        "/slurm/v0.0.38/licenses" => json(200, LICENSES),
+        "/slurm/v0.0.38/reservations" => json(200, RESERVATIONS),
+        "/slurmdb/v0.0.38/qos" => json(200, QOS),
+        "/slurmdb/v0.0.38/associations" => json(
+            500,
+            r#"{"errors":[{"error":"x","description":"Unable to connect to database"}]}"#,
+        ),
+        _ => slurm_22_05(req),
+    })
+    .await;
+    let src = RestSource::new(RestConfig {
+        extras: Extras::all(),
+        ..fake.config(Some("v0.0.38"))
+    })
+    .expect("valid config");
+    let parts = poll(&src).await.expect("the core parts are fine");
+    assert!(parts.diag.is_some(), "diag read");
+    assert_eq!(parts.controllers.as_ref().map(Vec::len), Some(1));
+    assert!(parts.licenses.as_ref().is_some_and(|l| !l.is_empty()));
+    assert!(parts.reservations.is_some());
+    assert!(parts.qos.as_ref().is_some_and(|q| !q.is_empty()));
+    assert!(
+        parts.associations.is_none(),
+        "slurmdbd down: no associations"
+    );
+    assert_eq!(parts.warnings.len(), 1, "{:?}", parts.warnings);
+    assert!(parts.warnings[0]
+        .to_string()
+        .contains("Unable to connect to database"));
+
+    // Through the runner: the source is up, the failed part is counted.
+    let mut runner = Runner::new(Box::new(src), PollConfig::default());
+    runner.poll_once().await.expect("poll ok");
+    assert!(runner.status().up);
+    assert_eq!(runner.status().errors.get("http"), Some(&1));
+}
+
+#[tokio::test]
+async fn disabled_families_spare_slurm_their_queries() {
+    let fake = Fake::tcp(slurm_22_05).await;
+    let opts = collector::families::Options {
+        disabled: ["fairshare", "limits", "scheduler", "rpc"]
+            .map(str::to_owned)
+            .into(),
+        ..Default::default()
+    };
+    let src = RestSource::new(RestConfig {
+        extras: Extras::for_families(&opts),
+        ..fake.config(Some("v0.0.38"))
+    })
+    .expect("valid config");
+    poll(&src).await.expect("healthy");
+    let paths: Vec<String> = fake.seen().into_iter().map(|r| r.target).collect();
+    assert!(
+        !paths.iter().any(|p| p.starts_with("/slurmdb/")),
+        "{paths:?}"
+    );
+    assert!(!paths.iter().any(|p| p.ends_with("/diag")), "{paths:?}");
+    assert!(paths.iter().any(|p| p.ends_with("/licenses")), "{paths:?}");
 }

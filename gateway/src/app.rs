@@ -8,7 +8,7 @@ use collector::source::cli::CliSource;
 use collector::source::replay::ReplaySource;
 use collector::source::rest::RestSource;
 use collector::source::sim::{SimSource, SimSpec};
-use collector::source::Source;
+use collector::source::{Extras, Source};
 use collector::store::{encode, Format, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +24,7 @@ pub fn make_source(cfg: &Config) -> Result<Box<dyn Source>, String> {
         }
         SourceKind::Cli => Box::new(CliSource {
             config: cfg.cli_config(),
+            extras: Extras::for_families(&cfg.options()),
         }),
         SourceKind::Sim => {
             let sim = s.sim.clone().unwrap_or(SimSection {

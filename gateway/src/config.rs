@@ -402,6 +402,7 @@ impl Config {
             api_version: r.api_version.clone(),
             timeout: Duration::from_secs(self.source.timeout_seconds),
             cli: self.cli_config(),
+            extras: collector::source::Extras::for_families(&self.options()),
         })
     }
 }

@@ -22,37 +22,52 @@ pub fn stream_array<R: Read, T>(
     src: R,
     array_key: &'static str,
     mut parse: impl FnMut(&[u8]) -> Parsed<T>,
+    sink: impl FnMut(T),
+) -> Result<Envelope, ParseError> {
+    stream_arrays(src, &[array_key], |_, b| parse(b), sink)
+}
+
+/// [`stream_array`] for documents whose data array has changed its name between releases
+/// (`sinfo --json` writes `nodes` up to 22.05 and `sinfo` from 23.02 on): every element of
+/// whichever of `array_keys` is present goes through `parse`, which is told the key.
+/// `Missing` names the first key.
+pub fn stream_arrays<R: Read, T>(
+    src: R,
+    array_keys: &[&'static str],
+    mut parse: impl FnMut(&'static str, &[u8]) -> Parsed<T>,
     mut sink: impl FnMut(T),
 ) -> Result<Envelope, ParseError> {
     let mut env = Envelope::default();
     let mut seen = false;
     let mut r = DocReader::new(src);
-    r.walk_object(|key, r| match key {
-        k if k == array_key => {
+    r.walk_object(|key, r| {
+        if let Some(k) = array_keys.iter().copied().find(|k| *k == key) {
             seen = true;
-            r.for_each_element(&mut parse, &mut sink)
+            return r.for_each_element(|b| parse(k, b), &mut sink);
         }
-        "meta" => {
-            let v: Value = r.next_with(parse_owned::<Value>)?;
-            env.meta = meta_of(&v);
-            Ok(())
+        match key {
+            "meta" => {
+                let v: Value = r.next_with(parse_owned::<Value>)?;
+                env.meta = meta_of(&v);
+                Ok(())
+            }
+            "errors" => {
+                let v: Value = r.next_with(parse_owned::<Value>)?;
+                env.errors = messages(&v);
+                Ok(())
+            }
+            "warnings" => {
+                let v: Value = r.next_with(parse_owned::<Value>)?;
+                env.warnings = messages(&v);
+                Ok(())
+            }
+            _ => r.skip_value(),
         }
-        "errors" => {
-            let v: Value = r.next_with(parse_owned::<Value>)?;
-            env.errors = messages(&v);
-            Ok(())
-        }
-        "warnings" => {
-            let v: Value = r.next_with(parse_owned::<Value>)?;
-            env.warnings = messages(&v);
-            Ok(())
-        }
-        _ => r.skip_value(),
     })?;
     r.finish()?;
     if !seen {
         return Err(if env.errors.is_empty() {
-            ParseError::Missing(array_key)
+            ParseError::Missing(array_keys.first().copied().unwrap_or("data"))
         } else {
             ParseError::Slurm(env.errors.join("; "))
         });
@@ -79,7 +94,8 @@ pub fn small_document(bytes: &[u8]) -> Result<(Envelope, Value), ParseError> {
     Ok((env, v))
 }
 
-/// `meta.plugin.type` and `meta.Slurm.release` (v0.0.38) or `meta.slurm.release` (v0.0.39+).
+/// `meta.plugin.type` and `meta.Slurm.release` (v0.0.38, v0.0.39) or `meta.slurm.release`
+/// (v0.0.40+).
 pub fn meta_of(v: &Value) -> SlurmMeta {
     let slurm = v.get("Slurm").or_else(|| v.get("slurm"));
     let release = slurm
@@ -97,10 +113,17 @@ pub fn meta_of(v: &Value) -> SlurmMeta {
             ))
         })
         .unwrap_or_default();
+    // slurmrestd names its openapi plugin; the CLI's `--json` leaves `type` empty (23.11+)
+    // or writes `plugins` (23.02) and names only the data_parser plugin.
     let plugin = v
         .get("plugin")
-        .and_then(|p| p.get("type").or_else(|| p.get("data_parser")))
-        .and_then(Value::as_str)
+        .or_else(|| v.get("plugins"))
+        .and_then(|p| {
+            ["type", "data_parser"]
+                .iter()
+                .filter_map(|k| p.get(*k).and_then(Value::as_str))
+                .find(|s| !s.is_empty())
+        })
         .unwrap_or_default()
         .to_owned();
     SlurmMeta { release, plugin }
@@ -160,5 +183,44 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(meta_of(&new).release, "24.05.4");
+        assert_eq!(meta_of(&new).plugin, "openapi/slurmctld");
+    }
+
+    #[test]
+    fn cli_meta_names_the_data_parser() {
+        // squeue --json, 23.02 (src/interfaces/data_parser.c: "plugins", "Slurm")
+        let v: Value = serde_json::from_str(
+            r#"{"plugins":{"data_parser":"data_parser/v0.0.39"},"command":["squeue"],"Slurm":{"release":"23.02.7"}}"#,
+        )
+        .expect("valid");
+        assert_eq!(meta_of(&v).plugin, "data_parser/v0.0.39");
+        // 23.11+: openapi_resp_meta_t with an empty plugin type
+        let v: Value = serde_json::from_str(
+            r#"{"plugin":{"type":"","name":"","data_parser":"data_parser/v0.0.42"},"slurm":{"release":"24.11.5"}}"#,
+        )
+        .expect("valid");
+        assert_eq!(meta_of(&v).plugin, "data_parser/v0.0.42");
+    }
+
+    #[test]
+    fn renamed_data_arrays_are_streamed() {
+        let doc = br#"{"meta":{},"sinfo":[1,2]}"#;
+        let mut got = Vec::new();
+        stream_arrays(
+            &doc[..],
+            &["nodes", "sinfo"],
+            |k, b| parse_owned::<u64>(b).map(|o| o.map(|(v, n)| ((k, v), n))),
+            |x| got.push(x),
+        )
+        .expect("parses");
+        assert_eq!(got, [("sinfo", 1), ("sinfo", 2)]);
+        let err = stream_arrays(
+            &b"{}"[..],
+            &["nodes", "sinfo"],
+            |_, b| parse_owned::<u64>(b),
+            |_| {},
+        )
+        .expect_err("no data");
+        assert_eq!(err, ParseError::Missing("nodes"));
     }
 }

@@ -345,6 +345,56 @@ impl<'de: 'a, 'a> Deserialize<'de> for StrList<'a> {
     }
 }
 
+/// A nested object (`{"cpus":{"allocated":..}}`) that becomes `T::default()` when the value
+/// is not an object, so a reshaped field never fails the record around it. `T`'s own fields
+/// must be tolerant types (this module's), as every record's are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Lenient<T>(pub T);
+
+impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Lenient<T>, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for V<T> {
+            type Value = Lenient<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Lenient<T>, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Lenient)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Lenient<T>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient::default())
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Lenient<T>, D::Error> {
+                d.deserialize_any(self)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Lenient<T>, E> {
+                Ok(Lenient::default())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Lenient<T>, E> {
+                Ok(Lenient::default())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Lenient<T>, E> {
+                Ok(Lenient::default())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Lenient<T>, E> {
+                Ok(Lenient::default())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Lenient<T>, E> {
+                Ok(Lenient::default())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Lenient<T>, E> {
+                Ok(Lenient::default())
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Lenient<T>, E> {
+                Ok(Lenient::default())
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,5 +460,20 @@ mod tests {
         assert_eq!(l.iter().collect::<Vec<_>>(), ["cpu", "gpu"]);
         let l: StrList = serde_json::from_str("7").expect("valid");
         assert!(l.0.is_empty());
+    }
+
+    #[test]
+    fn lenient_objects_default_on_other_shapes() {
+        #[derive(Deserialize, Default, Debug, PartialEq)]
+        #[serde(default)]
+        struct Inner {
+            n: Flex,
+        }
+        let l: Lenient<Inner> = serde_json::from_str(r#"{"n":3,"x":[1]}"#).expect("valid");
+        assert_eq!(l.0.n.u64(), Some(3));
+        for odd in ["\"s\"", "7", "null", "[1,{}]", "true"] {
+            let l: Lenient<Inner> = serde_json::from_str(odd).expect("never fails");
+            assert_eq!(l.0, Inner::default(), "{odd}");
+        }
     }
 }

@@ -3,14 +3,24 @@
 //! v0.0.36–38 give `state: "idle"` plus `state_flags: ["DRAIN"]`; v0.0.39+ give
 //! `state: ["IDLE","DRAIN"]`. Both fold into one base state and a flag set. Memory is MiB in
 //! Slurm and bytes here; `cpu_load` is load x 100.
+//!
+//! `sinfo --json` wrote a `nodes` array up to 22.05. From 23.02 on (data_parser v0.0.39+) it
+//! writes `sinfo`: one record per group of nodes that share a partition, a state and their
+//! GRES in use (`src/sinfo/opts.c` adds `MATCH_FLAG_GRES_USED` for `--json`), with the
+//! group's host names in `nodes.nodes`, per-node bounds (`cpus.maximum`, `memory.maximum`)
+//! and group totals (`cpus.allocated`, `memory.allocated`). A group expands into one node
+//! per host; totals are shared evenly among its hosts, so cluster and partition sums are
+//! exact while one node of a multi-node group may be off (`sinfo --Node --json` gives
+//! one-node groups). A node listed in several partitions is one node with all of them.
 
-use super::doc::{stream_array, Envelope};
-use super::flex::{Flex, FlexStr, StrList};
+use super::doc::{stream_arrays, Envelope};
+use super::flex::{Flex, FlexStr, Lenient, StrList};
 use super::hostlist::parse_gres;
 use super::stream::{parse_one, Parsed};
 use super::ParseError;
 use crate::model::{Interner, Node, NodeBaseState, NodeFlags};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::io::Read;
 
 const MIB: u64 = 1 << 20;
@@ -93,19 +103,204 @@ pub fn parse_node(bytes: &[u8], names: &mut Interner) -> Parsed<Node> {
     parse_one::<NodeRecord>(bytes).map(|o| o.map(|(r, n)| (convert(r, names), n)))
 }
 
-/// Streams a nodes document. Records without a name are dropped (they cannot be labelled).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SinfoState<'a> {
+    #[serde(borrow)]
+    state: StrList<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SinfoHosts<'a> {
+    #[serde(borrow)]
+    nodes: StrList<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Bounds {
+    minimum: Flex,
+    maximum: Flex,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SinfoCpus {
+    allocated: Flex,
+    total: Flex,
+    maximum: Flex,
+    load: Lenient<Bounds>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SinfoMemory {
+    maximum: Flex,
+    allocated: Flex,
+    free: Lenient<Bounds>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TotalUsed<'a> {
+    #[serde(borrow)]
+    total: FlexStr<'a>,
+    #[serde(borrow)]
+    used: FlexStr<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Described<'a> {
+    #[serde(borrow)]
+    description: FlexStr<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Named<'a> {
+    #[serde(borrow)]
+    name: FlexStr<'a>,
+}
+
+/// One record of `sinfo --json` (data_parser v0.0.39+): a group of nodes.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SinfoRecord<'a> {
+    #[serde(borrow)]
+    node: Lenient<SinfoState<'a>>,
+    #[serde(borrow)]
+    nodes: Lenient<SinfoHosts<'a>>,
+    cpus: Lenient<SinfoCpus>,
+    memory: Lenient<SinfoMemory>,
+    #[serde(borrow)]
+    gres: Lenient<TotalUsed<'a>>,
+    #[serde(borrow)]
+    features: Lenient<TotalUsed<'a>>,
+    #[serde(borrow)]
+    reason: Lenient<Described<'a>>,
+    weight: Lenient<Bounds>,
+    #[serde(borrow)]
+    partition: Lenient<Named<'a>>,
+}
+
+/// `total` shared among `n` hosts: host `i` gets its even share, the first hosts the rest.
+fn share(total: u64, n: u64, i: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    total / n + u64::from(i < total % n)
+}
+
+fn expand_group(r: SinfoRecord<'_>, names: &mut Interner) -> Vec<Node> {
+    let hosts: Vec<&str> = r.nodes.0.nodes.iter().collect();
+    let n = hosts.len() as u64;
+    let cpus = &r.cpus.0;
+    let mem = &r.memory.0;
+    let per_node_cpus = cpus
+        .maximum
+        .u64()
+        .or_else(|| cpus.total.u64().map(|t| t / n.max(1)))
+        .unwrap_or(0);
+    let alloc_cpus = cpus.allocated.u64().unwrap_or(0);
+    let alloc_mem = mem.allocated.u64().unwrap_or(0);
+    // Per-node bounds of a group: the lower one is exact for one-node groups and never
+    // overstates what a node has.
+    let free = mem.free.0.minimum.u64();
+    let load = cpus.load.0.minimum.u64();
+    let mut base = None;
+    let mut flags = NodeFlags::default();
+    for tok in r.node.0.state.iter() {
+        if let Some(b) = NodeBaseState::from_token(tok) {
+            base.get_or_insert(b);
+        } else if let Some(f) = NodeFlags::from_token(tok) {
+            flags.insert(f);
+        }
+    }
+    let gres = parse_gres(r.gres.0.total.as_str());
+    let used = parse_gres(r.gres.0.used.as_str());
+    let partition = r.partition.0.name.as_str();
+    let partitions: Vec<_> = if partition.is_empty() {
+        Vec::new()
+    } else {
+        vec![names.intern(partition)]
+    };
+    let reason = names.intern(r.reason.0.description.as_str());
+    let features = names.intern(r.features.0.total.as_str());
+    let gpu_type = names.intern(&gres.gpu_type);
+    let empty = names.intern("");
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| Node {
+            name: names.intern(host),
+            base: base.unwrap_or(NodeBaseState::Unknown),
+            flags,
+            cpus: per_node_cpus,
+            alloc_cpus: share(alloc_cpus, n, i as u64),
+            real_memory_bytes: mem.maximum.u64().unwrap_or(0).saturating_mul(MIB),
+            alloc_memory_bytes: share(alloc_mem, n, i as u64).saturating_mul(MIB),
+            free_memory_bytes: free.map(|m| m.saturating_mul(MIB)),
+            cpu_load: load.map(|l| l as f64 / 100.0),
+            gpus_total: gres.gpus,
+            gpus_alloc: used.gpus.min(gres.gpus.max(used.gpus)),
+            gpu_type: gpu_type.clone(),
+            partitions: partitions.clone(),
+            reason: reason.clone(),
+            features: features.clone(),
+            arch: empty.clone(),
+            slurmd_version: empty.clone(),
+            weight: r.weight.0.minimum.u64().unwrap_or(0),
+            boot_time_epoch: None,
+            last_busy_epoch: None,
+        })
+        .collect()
+}
+
+/// Parses one `sinfo --json` group record from the front of `bytes` into its nodes.
+pub fn parse_sinfo_group(bytes: &[u8], names: &mut Interner) -> Parsed<Vec<Node>> {
+    parse_one::<SinfoRecord>(bytes).map(|o| o.map(|(r, n)| (expand_group(r, names), n)))
+}
+
+/// Streams a nodes document (`/nodes`, or `sinfo --json` of any release). Records without a
+/// name are dropped (they cannot be labelled); a name seen again adds its partitions to the
+/// first record of it.
 pub fn parse_nodes<R: Read>(
     src: R,
     names: &mut Interner,
 ) -> Result<(Envelope, Vec<Node>), ParseError> {
-    let mut out = Vec::new();
-    let env = stream_array(
+    let mut out: Vec<Node> = Vec::new();
+    let mut index: HashMap<crate::model::Name, usize> = HashMap::new();
+    let env = stream_arrays(
         src,
-        "nodes",
-        |b| parse_node(b, names),
-        |n: Node| {
-            if !n.name.is_empty() {
-                out.push(n)
+        &["nodes", "sinfo"],
+        |key, b| {
+            if key == "sinfo" {
+                parse_sinfo_group(b, names)
+            } else {
+                parse_node(b, names).map(|o| o.map(|(node, used)| (vec![node], used)))
+            }
+        },
+        |group: Vec<Node>| {
+            for node in group {
+                if node.name.is_empty() {
+                    continue;
+                }
+                match index.get(&node.name) {
+                    Some(&i) => {
+                        let seen = &mut out[i].partitions;
+                        for p in node.partitions {
+                            if !seen.contains(&p) {
+                                seen.push(p);
+                            }
+                        }
+                    }
+                    None => {
+                        index.insert(node.name.clone(), out.len());
+                        out.push(node);
+                    }
+                }
             }
         },
     )?;
@@ -167,5 +362,38 @@ mod tests {
         assert_eq!(nodes[0].base, NodeBaseState::Unknown);
         assert_eq!(nodes[0].cpus, 0);
         assert_eq!(nodes[0].partitions.len(), 2);
+    }
+
+    #[test]
+    fn sinfo_groups_expand_to_nodes_with_all_their_partitions() {
+        // sinfo --json of 23.02 (data_parser v0.0.39): `sinfo` groups, not `nodes`.
+        let bytes = include_bytes!("../../testdata/cli/23.02.7/sinfo.json");
+        let (env, nodes) = parse_nodes(&bytes[..], &mut Interner::default()).expect("parses");
+        assert_eq!(env.meta.release, "23.02.7");
+        assert_eq!(env.meta.plugin, "data_parser/v0.0.39");
+        assert_eq!(nodes.len(), 16);
+        let by = |n: &str| nodes.iter().find(|x| &*x.name == n).expect("node present");
+        let parts: Vec<&str> = by("cpu-01").partitions.iter().map(|p| &**p).collect();
+        assert_eq!(parts, ["cpu", "debug"]);
+        assert_eq!(by("cpu-06").base, NodeBaseState::Allocated);
+        assert!(by("cpu-06").flags.contains(NodeFlags::DRAIN));
+        assert_eq!(by("cpu-04").alloc_cpus, 19, "a one-node group is exact");
+        assert_eq!((by("gpu-01").gpus_total, by("gpu-01").gpus_alloc), (4, 2));
+        assert_eq!(by("cpu-09").free_memory_bytes, None);
+        let alloc: u64 = nodes.iter().map(|n| n.alloc_cpus).sum();
+        assert_eq!(alloc, 307, "group totals are shared, never lost");
+    }
+
+    #[test]
+    fn odd_sinfo_groups_are_neutral_not_fatal() {
+        let doc =
+            br#"{"sinfo":[{"nodes":{"nodes":["a","b","c"]},"cpus":{"allocated":4,"maximum":2},
+            "node":{"state":"MIXED"},"memory":7,"partition":"p"},{"nodes":"x"},{}]}"#;
+        let (_, nodes) = parse_nodes(&doc[..], &mut Interner::default()).expect("parses");
+        let alloc: Vec<u64> = nodes.iter().map(|n| n.alloc_cpus).collect();
+        assert_eq!(alloc, [2, 1, 1]);
+        assert_eq!(nodes[0].base, NodeBaseState::Mixed);
+        assert_eq!(nodes[0].real_memory_bytes, 0);
+        assert!(nodes[0].partitions.is_empty());
     }
 }

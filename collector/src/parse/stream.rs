@@ -59,6 +59,14 @@ impl<R: Read> DocReader<R> {
         self.base + self.pos as u64
     }
 
+    /// Read size: small at first, so a 4 KB document does not pay for zeroing a 1 MiB
+    /// buffer, growing to [`CHUNK`] for large streams.
+    fn chunk(&self) -> usize {
+        (self.base as usize + self.buf.len())
+            .saturating_mul(2)
+            .clamp(64 << 10, CHUNK)
+    }
+
     /// Reads at least `want` more bytes unless the input ends first.
     fn fill(&mut self, want: usize) -> Result<(), ParseError> {
         if self.pos > 0 {
@@ -66,7 +74,7 @@ impl<R: Read> DocReader<R> {
             self.base += self.pos as u64;
             self.pos = 0;
         }
-        let target = self.buf.len() + want.max(CHUNK);
+        let target = self.buf.len() + want.max(self.chunk());
         while !self.eof && self.buf.len() < target {
             let old = self.buf.len();
             self.buf.resize(target, 0);
@@ -100,7 +108,7 @@ impl<R: Read> DocReader<R> {
             if self.eof {
                 return Ok(None);
             }
-            self.fill(CHUNK)?;
+            self.fill(self.chunk())?;
         }
     }
 
@@ -125,7 +133,7 @@ impl<R: Read> DocReader<R> {
     /// the bytes it used. On a value cut by the window's end, reads more and calls `f` again,
     /// so `f` must not have side effects.
     pub fn next_with<T>(&mut self, mut f: impl FnMut(&[u8]) -> Parsed<T>) -> Result<T, ParseError> {
-        let mut want = CHUNK;
+        let mut want = self.chunk();
         loop {
             self.peek()?;
             let window = &self.buf[self.pos..];

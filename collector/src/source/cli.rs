@@ -6,11 +6,17 @@
 //! commands per poll: `squeue --json`, `sinfo --json`, `scontrol show partitions`.
 #![allow(clippy::disallowed_methods)]
 
-use super::{now_epoch, Counted, Parts, PollFuture, Source, SourceError};
+use super::{now_epoch, Counted, Extras, Parts, PollFuture, Source, SourceError};
 use crate::model::Interner;
+use crate::parse::associations::parse_sshare_text;
+use crate::parse::diag::parse_sdiag_text;
 use crate::parse::jobs::parse_jobs;
+use crate::parse::licenses::parse_scontrol_licenses_text;
 use crate::parse::nodes::parse_nodes;
 use crate::parse::partitions::parse_partitions_text;
+use crate::parse::ping::parse_scontrol_ping_text;
+use crate::parse::qos::{parse_sacctmgr_qos_text, SACCTMGR_QOS_FORMAT};
+use crate::parse::reservations::parse_scontrol_reservations_text;
 use crate::parse::ParseError;
 use std::io::Read;
 use std::path::PathBuf;
@@ -45,6 +51,8 @@ impl CliConfig {
         if let Some(conf) = &self.slurm_conf {
             c.env("SLURM_CONF", conf);
         }
+        // Slurm prints times in local time without a zone; UTC makes them exact to read back.
+        c.env("TZ", "UTC");
         c
     }
 
@@ -197,10 +205,12 @@ fn first_line(s: &str) -> String {
 /// Polls Slurm through its commands.
 pub struct CliSource {
     pub config: CliConfig,
+    /// Optional parts to read.
+    pub extras: Extras,
 }
 
 impl CliSource {
-    fn poll_blocking(config: &CliConfig) -> Result<Parts, SourceError> {
+    fn poll_blocking(config: &CliConfig, want: Extras) -> Result<Parts, SourceError> {
         let fetched_epoch = now_epoch();
         let mut names = Interner::default();
         let ((env, jobs), jb) = config.run("squeue", &["--all", "--json"], |r| {
@@ -220,7 +230,7 @@ impl CliSource {
         } else {
             env.meta
         };
-        Ok(Parts {
+        let mut parts = Parts {
             meta,
             cluster: None,
             nodes: Some(nodes),
@@ -230,7 +240,65 @@ impl CliSource {
             bytes: jb + nb + text.len() as u64,
             not_modified: false,
             ..Default::default()
-        })
+        };
+        Self::optional_parts(config, want, &mut parts);
+        Ok(parts)
+    }
+
+    /// Commands that enrich the picture but are not its core: one failing (slurmdbd down
+    /// for `sshare`/`sacctmgr`) costs only its part, counted as a warning.
+    fn optional_parts(config: &CliConfig, want: Extras, parts: &mut Parts) {
+        let qos_format = format!("format={SACCTMGR_QOS_FORMAT}");
+        macro_rules! part {
+            ($program:expr, $args:expr, $parse:expr) => {{
+                let args: &[&str] = $args;
+                let what = format!("{} {}", $program, args.join(" "));
+                let got = config.run_text($program, args).and_then(|t| {
+                    parts.bytes += t.len() as u64;
+                    ($parse)(&t).map_err(|err| SourceError::Parse { what, err })
+                });
+                match got {
+                    Ok(x) => Some(x),
+                    Err(e) => {
+                        parts.warnings.push(e);
+                        None
+                    }
+                }
+            }};
+        }
+        if want.diag {
+            parts.diag = part!("sdiag", &[], parse_sdiag_text);
+        }
+        if want.ping {
+            parts.controllers = part!("scontrol", &["ping"], parse_scontrol_ping_text);
+        }
+        if want.licenses {
+            parts.licenses = part!(
+                "scontrol",
+                &["--oneliner", "show", "licenses"],
+                parse_scontrol_licenses_text
+            );
+        }
+        if want.reservations {
+            parts.reservations = part!(
+                "scontrol",
+                &["--oneliner", "show", "reservations"],
+                |t: &str| parse_scontrol_reservations_text(t, &mut Interner::default())
+            );
+        }
+        if want.qos {
+            parts.qos = part!(
+                "sacctmgr",
+                &["--parsable", "show", "qos", qos_format.as_str()],
+                |t: &str| parse_sacctmgr_qos_text(t, &mut Interner::default())
+            );
+        }
+        if want.associations {
+            // Fairshare from sshare; association limits need slurmdb's JSON (REST source).
+            parts.associations = part!("sshare", &["--all", "--long", "--parsable"], |t: &str| {
+                parse_sshare_text(t, &mut Interner::default())
+            });
+        }
     }
 }
 
@@ -241,8 +309,9 @@ impl Source for CliSource {
 
     fn poll(&self) -> PollFuture<'_> {
         let config = self.config.clone();
+        let want = self.extras;
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || CliSource::poll_blocking(&config))
+            tokio::task::spawn_blocking(move || CliSource::poll_blocking(&config, want))
                 .await
                 .map_err(|e| SourceError::Io {
                     what: "cli poll".into(),

@@ -41,6 +41,64 @@ pub struct Parts {
     /// Bytes read in this poll.
     pub bytes: u64,
     pub not_modified: bool,
+    /// Optional parts that failed; the poll succeeded without them.
+    pub warnings: Vec<SourceError>,
+}
+
+/// Which optional parts a source reads besides jobs, nodes and partitions. Derived from
+/// the enabled families, so switching a family off also spares Slurm its query (the
+/// slurmdbd-backed ones cost 100–400 ms each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extras {
+    pub diag: bool,
+    pub ping: bool,
+    pub licenses: bool,
+    pub reservations: bool,
+    pub qos: bool,
+    pub associations: bool,
+}
+
+impl Extras {
+    pub fn all() -> Extras {
+        Extras {
+            diag: true,
+            ping: true,
+            licenses: true,
+            reservations: true,
+            qos: true,
+            associations: true,
+        }
+    }
+
+    pub fn none() -> Extras {
+        Extras {
+            diag: false,
+            ping: false,
+            licenses: false,
+            reservations: false,
+            qos: false,
+            associations: false,
+        }
+    }
+
+    /// What the families enabled in `o` need.
+    pub fn for_families(o: &crate::families::Options) -> Extras {
+        let on = |f: &str| !o.disabled.contains(f);
+        Extras {
+            diag: on("scheduler") || on("rpc"),
+            ping: on("controllers"),
+            licenses: on("licenses"),
+            reservations: on("reservations"),
+            qos: on("limits"),
+            associations: on("fairshare") || on("limits"),
+        }
+    }
+}
+
+impl Default for Extras {
+    fn default() -> Self {
+        Extras::all()
+    }
 }
 
 /// Why a poll failed. `kind()` is the `kind` label of `slurm_exporter_source_errors_total`.

@@ -7,13 +7,28 @@
 //! - CLI: the command: `squeue.json` (`squeue --json`), `sinfo.json` (`sinfo --json`),
 //!   `scontrol.show-partitions.txt` (`scontrol -o show partitions`).
 //!
-//! REST files win over CLI files. Jobs and nodes are required; partitions are optional.
+//! Optional parts, REST name or else CLI name: `..._diag.json` / `sdiag.txt`,
+//! `..._ping.json` / `scontrol.ping.txt`, `..._licenses.json` / `scontrol.show-licenses.txt`,
+//! `..._reservations.json` / `scontrol.show-reservations.txt` (printed with `TZ=UTC`),
+//! `slurmdb_vX_qos.json` / `sacctmgr.qos-format.txt` (`sacctmgr -P show qos format=...`, see
+//! `parse::qos::SACCTMGR_QOS_FORMAT`), `slurmdb_vX_associations.json`, and
+//! `..._shares.json` / `sshare.txt` (`sshare -a -l -P`).
+//!
+//! REST files win over CLI files. Jobs and nodes are required; everything else is optional.
 
 use super::{Counted, Parts, PollFuture, Source, SourceError};
 use crate::model::Interner;
+use crate::parse::associations::{
+    merge, parse_associations_json, parse_shares_json, parse_sshare_text,
+};
+use crate::parse::diag::{parse_diag_json, parse_sdiag_text};
 use crate::parse::jobs::parse_jobs;
+use crate::parse::licenses::{parse_licenses_json, parse_scontrol_licenses_text};
 use crate::parse::nodes::parse_nodes;
 use crate::parse::partitions::{parse_partitions, parse_partitions_text};
+use crate::parse::ping::{parse_ping_json, parse_scontrol_ping_text};
+use crate::parse::qos::{parse_qos_json, parse_sacctmgr_qos_text};
+use crate::parse::reservations::{parse_reservations_json, parse_scontrol_reservations_text};
 use crate::parse::versions::SUPPORTED;
 use std::path::{Path, PathBuf};
 
@@ -112,7 +127,7 @@ fn read_parts(dir: &Path, now: Option<u64>) -> Result<Parts, SourceError> {
     if meta.plugin.is_empty() {
         meta.plugin = "cli".into();
     }
-    Ok(Parts {
+    let mut parts = Parts {
         meta,
         cluster: None,
         nodes: Some(nodes),
@@ -122,7 +137,97 @@ fn read_parts(dir: &Path, now: Option<u64>) -> Result<Parts, SourceError> {
         bytes,
         not_modified: false,
         ..Default::default()
+    };
+    read_optional(dir, &mut parts)?;
+    Ok(parts)
+}
+
+/// The newest `slurm_vX_<endpoint>.json` (or `slurmdb_vX_...`) in `dir`.
+fn newest(dir: &Path, db: bool, endpoint: &str) -> Option<PathBuf> {
+    SUPPORTED.iter().find_map(|v| {
+        let prefix = if db { v.slurmdb } else { v.slurm };
+        let name = format!(
+            "{}_{endpoint}.json",
+            prefix.trim_start_matches('/').replace('/', "_")
+        );
+        let p = dir.join(name);
+        p.is_file().then_some(p)
     })
+}
+
+/// Optional parts: REST files by endpoint, else CLI files by command. A file that is
+/// present must parse: a broken fixture fails loudly rather than vanishing.
+fn read_optional(dir: &Path, parts: &mut Parts) -> Result<(), SourceError> {
+    fn load<T>(
+        path: Option<PathBuf>,
+        bytes: &mut u64,
+        parse: impl FnOnce(&[u8]) -> Result<T, crate::parse::ParseError>,
+    ) -> Result<Option<T>, SourceError> {
+        let Some(p) = path else { return Ok(None) };
+        let data = std::fs::read(&p).map_err(|e| SourceError::Io {
+            what: p.display().to_string(),
+            msg: e.to_string(),
+        })?;
+        *bytes += data.len() as u64;
+        parse(&data).map(Some).map_err(|err| SourceError::Parse {
+            what: p.display().to_string(),
+            err,
+        })
+    }
+    let cli = |name: &str| {
+        let p = dir.join(name);
+        p.is_file().then_some(p)
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let b = &mut parts.bytes;
+    parts.diag = match newest(dir, false, "diag") {
+        Some(p) => load(Some(p), b, parse_diag_json)?,
+        None => load(cli("sdiag.txt"), b, |d| parse_sdiag_text(&text(d)))?,
+    };
+    parts.controllers = match newest(dir, false, "ping") {
+        Some(p) => load(Some(p), b, parse_ping_json)?,
+        None => load(cli("scontrol.ping.txt"), b, |d| {
+            parse_scontrol_ping_text(&text(d))
+        })?,
+    };
+    parts.licenses = match newest(dir, false, "licenses") {
+        Some(p) => load(Some(p), b, parse_licenses_json)?,
+        None => load(cli("scontrol.show-licenses.txt"), b, |d| {
+            parse_scontrol_licenses_text(&text(d))
+        })?,
+    };
+    parts.reservations = match newest(dir, false, "reservations") {
+        Some(p) => load(Some(p), b, |d| {
+            parse_reservations_json(d, &mut Interner::default())
+        })?,
+        None => load(cli("scontrol.show-reservations.txt"), b, |d| {
+            parse_scontrol_reservations_text(&text(d), &mut Interner::default())
+        })?,
+    };
+    parts.qos = match newest(dir, true, "qos") {
+        Some(p) => load(Some(p), b, |d| parse_qos_json(d, &mut Interner::default()))?,
+        None => load(cli("sacctmgr.qos-format.txt"), b, |d| {
+            parse_sacctmgr_qos_text(&text(d), &mut Interner::default())
+        })?,
+    };
+    let limits = load(newest(dir, true, "associations"), b, |d| {
+        parse_associations_json(d, &mut Interner::default())
+    })?;
+    let shares = match newest(dir, false, "shares") {
+        Some(p) => load(Some(p), b, |d| {
+            parse_shares_json(d, &mut Interner::default())
+        })?,
+        None => load(cli("sshare.txt"), b, |d| {
+            parse_sshare_text(&text(d), &mut Interner::default())
+        })?,
+    };
+    if limits.is_some() || shares.is_some() {
+        parts.associations = Some(merge(
+            limits.unwrap_or_default(),
+            shares.unwrap_or_default(),
+        ));
+    }
+    Ok(())
 }
 
 impl Source for ReplaySource {

@@ -9,11 +9,17 @@
 //! - Bodies stream into the parsers; nothing is held whole.
 
 use super::cli::CliConfig;
-use super::{now_epoch, ChunkReader, Parts, PollFuture, Source, SourceError};
+use super::{now_epoch, ChunkReader, Extras, Parts, PollFuture, Source, SourceError};
 use crate::model::Interner;
+use crate::parse::associations::{merge, parse_associations_json, parse_shares_json};
+use crate::parse::diag::parse_diag_json;
 use crate::parse::jobs::parse_jobs;
+use crate::parse::licenses::parse_licenses_json;
 use crate::parse::nodes::parse_nodes;
 use crate::parse::partitions::parse_partitions;
+use crate::parse::ping::parse_ping_json;
+use crate::parse::qos::parse_qos_json;
+use crate::parse::reservations::parse_reservations_json;
 use crate::parse::versions::{self, ApiVersion};
 use crate::parse::ParseError;
 use bytes::Bytes;
@@ -127,6 +133,8 @@ pub struct RestConfig {
     pub timeout: Duration,
     /// For `scontrol token`.
     pub cli: CliConfig,
+    /// Optional parts to read.
+    pub extras: Extras,
 }
 
 #[derive(Default)]
@@ -358,6 +366,84 @@ impl RestSource {
             .map_err(|err| SourceError::Parse { what, err })
     }
 
+    /// GETs a small document (at most 64 MiB) and parses it whole.
+    async fn fetch_small<T: Send + 'static>(
+        &self,
+        path: String,
+        token: Option<&Secret>,
+        parse: impl FnOnce(&[u8]) -> Result<T, ParseError> + Send + 'static,
+    ) -> Result<Fetched<T>, SourceError> {
+        self.fetch(path, token, |r| {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(r, 64 << 20), &mut buf)
+                .map_err(|e| ParseError::Io(e.to_string()))?;
+            parse(&buf)
+        })
+        .await
+    }
+
+    /// Parts that enrich the picture but are not its core. One failing (slurmdbd down, an
+    /// endpoint this version lacks) costs only that part: it is counted as a warning in
+    /// the source's errors, and the poll still succeeds.
+    async fn optional_parts(&self, v: ApiVersion, token: Option<&Secret>, parts: &mut Parts) {
+        macro_rules! part {
+            ($path:expr, $parse:expr) => {
+                match self.fetch_small($path, token, $parse).await {
+                    Ok(Fetched::Data(x, n)) => {
+                        parts.bytes += n;
+                        Some(x)
+                    }
+                    Ok(Fetched::NotModified) => None,
+                    Err(e) => {
+                        parts.warnings.push(e);
+                        None
+                    }
+                }
+            };
+        }
+        let want = self.cfg.extras;
+        if want.diag {
+            parts.diag = part!(v.path("diag"), parse_diag_json);
+        }
+        if want.ping {
+            parts.controllers = part!(v.path("ping"), parse_ping_json);
+        }
+        if want.licenses {
+            parts.licenses = part!(v.path("licenses"), parse_licenses_json);
+        }
+        if want.reservations {
+            parts.reservations = part!(v.path("reservations"), |b: &[u8]| {
+                parse_reservations_json(b, &mut Interner::default())
+            });
+        }
+        if want.qos {
+            parts.qos = part!(format!("{}/qos", v.slurmdb), |b: &[u8]| {
+                parse_qos_json(b, &mut Interner::default())
+            });
+        }
+        if !want.associations {
+            return;
+        }
+        let limits = part!(format!("{}/associations", v.slurmdb), |b: &[u8]| {
+            parse_associations_json(b, &mut Interner::default())
+        });
+        // Fairshare is served from v0.0.40 on (`/shares`); older servers need the CLI.
+        let shares = if v.name >= "v0.0.40" {
+            part!(v.path("shares"), |b: &[u8]| parse_shares_json(
+                b,
+                &mut Interner::default()
+            ))
+        } else {
+            None
+        };
+        if limits.is_some() || shares.is_some() {
+            parts.associations = Some(merge(
+                limits.unwrap_or_default(),
+                shares.unwrap_or_default(),
+            ));
+        }
+    }
+
     async fn version(
         &self,
         st: &mut RestState,
@@ -468,15 +554,10 @@ impl RestSource {
             next[NODES] = Some(fetched_epoch);
         }
         if let Fetched::Data((_, partitions), n) = self
-            .fetch(
+            .fetch_small(
                 format!("{}{}", v.path("partitions"), q(PARTITIONS)),
                 token,
-                |r| {
-                    let mut buf = Vec::new();
-                    std::io::Read::read_to_end(&mut std::io::Read::take(r, 64 << 20), &mut buf)
-                        .map_err(|e| ParseError::Io(e.to_string()))?;
-                    parse_partitions(&buf, &mut Interner::default())
-                },
+                |b| parse_partitions(b, &mut Interner::default()),
             )
             .await?
         {
@@ -484,6 +565,7 @@ impl RestSource {
             parts.bytes += n;
             next[PARTITIONS] = Some(fetched_epoch);
         }
+        self.optional_parts(v, token, &mut parts).await;
         parts.not_modified =
             parts.jobs.is_none() && parts.nodes.is_none() && parts.partitions.is_none();
         if parts.meta.plugin.is_empty() {

@@ -1,4 +1,5 @@
-//! OpenAPI v0.0.36, served by Slurm 21.08 and 22.05.
+//! OpenAPI v0.0.36, served by Slurm 21.08 and 22.05
+//! (SchedMD/slurm: src/plugins/openapi/v0.0.36 in the slurm-21-08 and slurm-22-05 tags; gone in 23.02).
 
 use super::ApiVersion;
 

@@ -1,4 +1,5 @@
-//! OpenAPI v0.0.44, served by Slurm 25.11 and 26.05.
+//! OpenAPI v0.0.44, served by Slurm 25.11 and 26.05
+//! (SchedMD/slurm: src/plugins/data_parser/v0.0.44 in the 25.11 and 26.05 tags; 26.05 also serves v0.0.45).
 
 use super::ApiVersion;
 
