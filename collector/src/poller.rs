@@ -157,7 +157,9 @@ impl Runner {
                     associations,
                     qos,
                     licenses,
-                    reservations
+                    reservations,
+                    cgroup_jobs,
+                    external
                 );
             }
         }
@@ -238,6 +240,8 @@ pub fn snapshot_from(
         snap.qos = Arc::new(d.qos.clone().unwrap_or_default());
         snap.licenses = Arc::new(d.licenses.clone().unwrap_or_default());
         snap.reservations = Arc::new(d.reservations.clone().unwrap_or_default());
+        snap.cgroup_jobs = Arc::new(d.cgroup_jobs.clone().unwrap_or_default());
+        snap.external = Arc::new(d.external.clone().unwrap_or_default());
     }
     let name = cluster
         .map(str::to_owned)

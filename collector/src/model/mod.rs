@@ -8,13 +8,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod accounting;
 pub mod accounts;
 pub mod resources;
 pub mod scheduler;
+pub mod usage;
 
+pub use accounting::{AccountingTotals, FinishedJob};
 pub use accounts::{Association, Qos};
 pub use resources::{License, Reservation};
 pub use scheduler::{Controller, Diag};
+pub use usage::CgroupJob;
 
 /// Shared string; cheap to clone into label values.
 pub type Name = Arc<str>;
@@ -443,4 +447,11 @@ pub struct Snapshot {
     pub qos: Arc<Vec<Qos>>,
     pub licenses: Arc<Vec<License>>,
     pub reservations: Arc<Vec<Reservation>>,
+    /// Chargeback totals from the accounting ledger; `None` when accounting is off.
+    pub accounting: Option<Arc<AccountingTotals>>,
+    /// Jobs' cgroup use on nodes (agent mode).
+    pub cgroup_jobs: Arc<Vec<CgroupJob>>,
+    /// Families ingested ready-made from Prometheus-text sources (slurmctld's own
+    /// `/metrics`, node_exporter, textfiles, commands), already normalized and owned.
+    pub external: Arc<Vec<crate::store::Family>>,
 }

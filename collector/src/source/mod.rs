@@ -14,7 +14,8 @@ pub mod rest;
 pub mod sim;
 
 use crate::model::{
-    Association, Controller, Diag, Job, License, Node, Partition, Qos, Reservation, SlurmMeta,
+    Association, CgroupJob, Controller, Diag, FinishedJob, Job, License, Node, Partition, Qos,
+    Reservation, SlurmMeta,
 };
 use crate::parse::ParseError;
 use std::future::Future;
@@ -36,6 +37,10 @@ pub struct Parts {
     pub qos: Option<Vec<Qos>>,
     pub licenses: Option<Vec<License>>,
     pub reservations: Option<Vec<Reservation>>,
+    /// Jobs finished since the last poll (accounting).
+    pub finished_jobs: Option<Vec<FinishedJob>>,
+    pub cgroup_jobs: Option<Vec<CgroupJob>>,
+    pub external: Option<Vec<crate::store::Family>>,
     /// When the data was read, seconds since the epoch.
     pub fetched_epoch: u64,
     /// Bytes read in this poll.
