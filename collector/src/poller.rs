@@ -12,7 +12,6 @@ use crate::source::{Parts, Source, SourceError};
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
 
 #[derive(Debug, Clone)]
 pub struct PollConfig {
@@ -41,7 +40,8 @@ impl Default for PollConfig {
 pub struct Runner {
     source: Box<dyn Source>,
     cfg: PollConfig,
-    data: Option<Parts>,
+    /// Shared with the views handed to the fuse step; copied only when both change it.
+    data: Option<Arc<Parts>>,
     last_good: Option<Instant>,
     status: SourceStatus,
     failures: u32,
@@ -50,8 +50,14 @@ pub struct Runner {
 
 impl Runner {
     pub fn new(source: Box<dyn Source>, cfg: PollConfig) -> Self {
+        let name = source.name().to_owned();
+        Runner::named(source, name, cfg)
+    }
+
+    /// A runner whose `source` label is `name` (distinct sources of one kind in a cluster).
+    pub fn named(source: Box<dyn Source>, name: String, cfg: PollConfig) -> Self {
         let status = SourceStatus {
-            source: source.name().to_owned(),
+            source: name,
             ..SourceStatus::default()
         };
         Runner {
@@ -71,7 +77,7 @@ impl Runner {
         let result = match tokio::time::timeout(self.cfg.timeout, self.source.poll()).await {
             Ok(r) => r,
             Err(_) => Err(SourceError::Timeout {
-                what: format!("{} poll", self.source.name()),
+                what: format!("{} poll", self.status.source.as_str()),
                 seconds: self.cfg.timeout.as_secs_f64(),
             }),
         };
@@ -83,7 +89,7 @@ impl Runner {
                 for w in std::mem::take(&mut parts.warnings) {
                     *self.status.errors.entry(w.kind()).or_default() += 1;
                     tracing::warn!(
-                        source = self.source.name(),
+                        source = self.status.source.as_str(),
                         kind = w.kind(),
                         "optional part failed: {w}"
                     );
@@ -102,7 +108,7 @@ impl Runner {
                 self.failures = self.failures.saturating_add(1);
                 *self.status.errors.entry(e.kind()).or_default() += 1;
                 tracing::warn!(
-                    source = self.source.name(),
+                    source = self.status.source.as_str(),
                     kind = e.kind(),
                     "poll failed: {e}"
                 );
@@ -115,7 +121,7 @@ impl Runner {
         self.status.stale = self.data.is_some() && !fresh;
         if self.status.stale {
             tracing::warn!(
-                source = self.source.name(),
+                source = self.status.source.as_str(),
                 "last good data is older than max_staleness ({} s): dropped",
                 self.cfg.max_staleness.as_secs()
             );
@@ -128,8 +134,9 @@ impl Runner {
     /// 304 parts (`None`) keep the previous ones.
     fn merge(&mut self, p: Parts) {
         match &mut self.data {
-            None => self.data = Some(p),
+            None => self.data = Some(Arc::new(p)),
             Some(old) => {
+                let old = Arc::make_mut(old);
                 old.meta = if p.meta.release.is_empty() {
                     old.meta.clone()
                 } else {
@@ -170,12 +177,12 @@ impl Runner {
         let key = (d.meta.release.clone(), d.meta.plugin.clone());
         if self.logged_meta.as_ref() != Some(&key) {
             tracing::info!(
-                source = self.source.name(),
+                source = self.status.source.as_str(),
                 slurm = %key.0,
                 api = %key.1,
                 "reading Slurm {} through {} ({})",
                 if key.0.is_empty() { "(release not reported)" } else { &key.0 },
-                self.source.name(),
+                self.status.source.as_str(),
                 key.1
             );
             self.logged_meta = Some(key);
@@ -201,6 +208,15 @@ impl Runner {
     pub fn status(&self) -> &SourceStatus {
         &self.status
     }
+
+    /// A cheap copy of the runner's current data and health for the fuse step.
+    pub fn view(&self) -> SourceView {
+        SourceView {
+            name: self.status.source.clone(),
+            data: self.data.clone(),
+            status: self.status.clone(),
+        }
+    }
 }
 
 fn now_f64() -> f64 {
@@ -210,12 +226,94 @@ fn now_f64() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Builds the snapshot from the runners' current data. One source feeds a cluster today;
-/// the first runner with data provides it.
+/// How long apart two sources' copies of the same part may be and still count as the
+/// same moment (see [`fuse`]).
+pub const DEFAULT_CORRELATION_WINDOW: Duration = Duration::from_secs(60);
+
+/// Builds one snapshot from every runner of a cluster. Runners are in priority order (the
+/// configured order). For each part (nodes, jobs, diag, ...), among the runners that have
+/// it, copies fetched within `window` of the newest count as the same moment and the
+/// highest-priority one wins; otherwise the newest wins. Ingested external families are
+/// concatenated. The choice per part is recorded for `slurm_exporter_part_source`.
+pub fn fuse_window(views: &[SourceView], cluster: Option<&str>, window: Duration) -> Snapshot {
+    let sources: Vec<SourceStatus> = views.iter().map(|v| v.status.clone()).collect();
+    let have: Vec<(&str, &Parts)> = views
+        .iter()
+        .filter_map(|v| v.data.as_deref().map(|d| (v.name.as_str(), d)))
+        .collect();
+    let mut chosen: Vec<(&'static str, String)> = Vec::new();
+    let mut merged = Parts::default();
+    macro_rules! pick {
+        ($($f:ident),*) => {$(
+            let cands: Vec<(usize, u64)> = have
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, d))| d.$f.is_some())
+                .map(|(i, (_, d))| (i, d.fetched_epoch))
+                .collect();
+            if let Some(newest) = cands.iter().map(|c| c.1).max() {
+                let w = window.as_secs();
+                // Candidates are in priority order: the first close enough to the newest wins.
+                if let Some(&(i, _)) = cands.iter().find(|c| c.1.saturating_add(w) >= newest) {
+                    merged.$f = have[i].1.$f.clone();
+                    chosen.push((stringify!($f), have[i].0.to_owned()));
+                }
+            }
+        )*};
+    }
+    pick!(
+        nodes,
+        jobs,
+        partitions,
+        diag,
+        controllers,
+        associations,
+        qos,
+        licenses,
+        reservations,
+        cgroup_jobs
+    );
+    // Meta and time come with the jobs (the core part), else the nodes, else the first.
+    let source_of = |part: &str| {
+        chosen
+            .iter()
+            .find(|(p, _)| *p == part)
+            .and_then(|(_, src)| have.iter().find(|(n, _)| n == src))
+    };
+    let core = source_of("jobs")
+        .or_else(|| source_of("nodes"))
+        .or(have.first());
+    if let Some((_, d)) = core {
+        merged.meta = d.meta.clone();
+        merged.cluster = d.cluster.clone();
+        merged.fetched_epoch = d.fetched_epoch;
+    }
+    let external: Vec<crate::store::Family> = have
+        .iter()
+        .filter_map(|(_, d)| d.external.as_ref())
+        .flatten()
+        .cloned()
+        .collect();
+    if !external.is_empty() {
+        merged.external = Some(external);
+    }
+    let mut snap = snapshot_from((!have.is_empty()).then_some(&merged), sources, cluster);
+    snap.part_sources = Arc::new(chosen);
+    snap
+}
+
+/// [`fuse_window`] over runners, with the default correlation window.
 pub fn fuse(runners: &[&Runner], cluster: Option<&str>) -> Snapshot {
-    let sources: Vec<SourceStatus> = runners.iter().map(|r| r.status.clone()).collect();
-    let data = runners.iter().find_map(|r| r.data.as_ref());
-    snapshot_from(data, sources, cluster)
+    let views: Vec<SourceView> = runners.iter().map(|r| r.view()).collect();
+    fuse_window(&views, cluster, DEFAULT_CORRELATION_WINDOW)
+}
+
+/// What the fuse step sees of a runner: its last good data and its health.
+#[derive(Debug, Clone)]
+pub struct SourceView {
+    pub name: String,
+    pub data: Option<Arc<Parts>>,
+    pub status: SourceStatus,
 }
 
 /// A snapshot of one source's parts (`None`: no data) with the sources' health.
@@ -257,23 +355,90 @@ pub fn publish(store: &Store, snap: &Snapshot, options: &Options) {
     store.publish(families, now_f64());
 }
 
-/// Polls `runner` forever, publishing after every poll. Returns when the runtime shuts down.
-pub async fn run(runner: Runner, store: Arc<Store>, options: Options) {
-    let runner = Arc::new(Mutex::new(runner));
-    loop {
-        let delay = {
-            let mut r = runner.lock().await;
-            let _ = r.poll_once().await;
-            let cluster = r.cfg.cluster.clone();
-            let snap = fuse(&[&r], cluster.as_deref());
-            let store = store.clone();
-            let options = options.clone();
-            // Families over 100,000 jobs are CPU work: keep them off the async workers.
-            let _ = tokio::task::spawn_blocking(move || publish(&store, &snap, &options)).await;
-            r.next_delay()
+/// One cluster: its sources in priority order, fused into one snapshot.
+pub struct ClusterSpec {
+    /// The `cluster` label; `None` uses what Slurm reports.
+    pub name: Option<String>,
+    pub runners: Vec<Runner>,
+    pub window: Duration,
+}
+
+/// Latest families per cluster, merged into one generation on every change.
+struct Hub {
+    store: Arc<Store>,
+    options: Options,
+    /// With several clusters every series gets a `cluster` label.
+    label: bool,
+    latest: std::sync::Mutex<Vec<Option<Vec<crate::store::Family>>>>,
+}
+
+impl Hub {
+    fn update(&self, idx: usize, snap: &Snapshot) {
+        let mut fams = families::collect_all(snap, &self.options);
+        if self.label {
+            crate::store::label_cluster(&mut fams, &snap.cluster);
+        }
+        let Ok(mut latest) = self.latest.lock() else {
+            return;
         };
-        tokio::time::sleep(delay).await;
+        if let Some(slot) = latest.get_mut(idx) {
+            *slot = Some(fams);
+        }
+        let merged = if latest.len() == 1 {
+            latest[0].clone().unwrap_or_default()
+        } else {
+            crate::store::merge_families(latest.iter().flatten().flatten().cloned())
+        };
+        self.store.publish(merged, now_f64());
     }
+}
+
+/// Polls every source of every cluster forever, each on its own schedule (single flight per
+/// source), and publishes after every poll. Returns when the runtime shuts down.
+pub async fn run_clusters(clusters: Vec<ClusterSpec>, store: Arc<Store>, options: Options) {
+    let hub = Arc::new(Hub {
+        store,
+        options,
+        label: clusters.len() > 1,
+        latest: std::sync::Mutex::new(vec![None; clusters.len()]),
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for (idx, c) in clusters.into_iter().enumerate() {
+        let views: Arc<std::sync::Mutex<Vec<SourceView>>> = Arc::new(std::sync::Mutex::new(
+            c.runners.iter().map(Runner::view).collect(),
+        ));
+        for (slot, mut runner) in c.runners.into_iter().enumerate() {
+            let (hub, views, name, window) = (hub.clone(), views.clone(), c.name.clone(), c.window);
+            tasks.spawn(async move {
+                loop {
+                    let _ = runner.poll_once().await;
+                    let snap = {
+                        let Ok(mut v) = views.lock() else { return };
+                        if let Some(s) = v.get_mut(slot) {
+                            *s = runner.view();
+                        }
+                        fuse_window(&v, name.as_deref(), window)
+                    };
+                    let hub = hub.clone();
+                    // Families over 100,000 jobs are CPU work: keep them off the async workers.
+                    let _ = tokio::task::spawn_blocking(move || hub.update(idx, &snap)).await;
+                    tokio::time::sleep(runner.next_delay()).await;
+                }
+            });
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Polls one source forever (one cluster, one source).
+pub async fn run(runner: Runner, store: Arc<Store>, options: Options) {
+    let name = runner.cfg.cluster.clone();
+    let spec = ClusterSpec {
+        name,
+        runners: vec![runner],
+        window: DEFAULT_CORRELATION_WINDOW,
+    };
+    run_clusters(vec![spec], store, options).await;
 }
 
 #[cfg(test)]
@@ -373,6 +538,68 @@ mod tests {
         let mut r = runner(&[], true, Duration::from_secs(1));
         let err = r.poll_once().await.expect_err("times out");
         assert_eq!(err.kind(), "timeout");
+    }
+
+    fn view(name: &str, epoch: u64, nodes: usize, diag: bool) -> SourceView {
+        let node = crate::model::Node {
+            name: "n".into(),
+            base: crate::model::NodeBaseState::Idle,
+            flags: Default::default(),
+            cpus: 1,
+            alloc_cpus: 0,
+            real_memory_bytes: 0,
+            alloc_memory_bytes: 0,
+            free_memory_bytes: None,
+            cpu_load: None,
+            gpus_total: 0,
+            gpus_alloc: 0,
+            gpu_type: "".into(),
+            partitions: Vec::new(),
+            reason: "".into(),
+            features: "".into(),
+            arch: "".into(),
+            slurmd_version: "".into(),
+            weight: 0,
+            boot_time_epoch: None,
+            last_busy_epoch: None,
+        };
+        SourceView {
+            name: name.into(),
+            data: Some(Arc::new(Parts {
+                nodes: Some(vec![node; nodes]),
+                diag: diag.then(Default::default),
+                fetched_epoch: epoch,
+                ..Parts::default()
+            })),
+            status: SourceStatus::default(),
+        }
+    }
+
+    #[test]
+    fn within_the_window_the_first_source_wins_beyond_it_the_newest() {
+        let w = Duration::from_secs(60);
+        let snap = fuse_window(
+            &[view("rest", 1000, 3, false), view("cli", 1030, 5, true)],
+            None,
+            w,
+        );
+        assert_eq!(
+            snap.nodes.len(),
+            3,
+            "rest is first and within 60 s of the newest"
+        );
+        assert!(snap.diag.is_some(), "only cli has diag: it is used");
+        assert_eq!(
+            *snap.part_sources,
+            vec![("nodes", "rest".to_owned()), ("diag", "cli".to_owned())]
+        );
+        let snap = fuse_window(
+            &[view("rest", 1000, 3, false), view("cli", 1100, 5, true)],
+            None,
+            w,
+        );
+        assert_eq!(snap.nodes.len(), 5, "rest is 100 s behind: the newest wins");
+        assert_eq!(snap.taken_epoch, 1100);
     }
 
     #[tokio::test]

@@ -469,6 +469,45 @@ pub fn gzip_fast(raw: &[u8]) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
+/// Prepends a `cluster` label to every series (several clusters in one process). Families
+/// that already carry a `cluster` label (`slurm_info`) are left as they are.
+pub fn label_cluster(families: &mut [Family], cluster: &Name) {
+    for f in families.iter_mut() {
+        if f.label_names.contains(&"cluster") {
+            continue;
+        }
+        let mut names = Vec::with_capacity(f.label_names.len() + 1);
+        names.push("cluster");
+        names.extend_from_slice(&f.label_names);
+        f.label_names = Cow::Owned(names);
+        for s in f.series.iter_mut() {
+            let mut labels = Vec::with_capacity(s.labels.len() + 1);
+            labels.push(LabelValue::Shared(cluster.clone()));
+            labels.extend(s.labels.iter().cloned());
+            s.labels = labels.into_boxed_slice();
+        }
+    }
+}
+
+/// Merges families of the same name (from several clusters) into one, keeping the order of
+/// first appearance, so each name has one HELP and TYPE.
+pub fn merge_families(families: impl IntoIterator<Item = Family>) -> Vec<Family> {
+    let mut out: Vec<Family> = Vec::new();
+    let mut index: HashMap<Cow<'static, str>, usize> = HashMap::new();
+    for f in families {
+        match index.get(&f.name) {
+            Some(&i) if out[i].kind == f.kind && out[i].label_names == f.label_names => {
+                out[i].series.extend(f.series)
+            }
+            _ => {
+                index.insert(f.name.clone(), out.len());
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
 /// The current generation, swapped atomically; readers never block writers.
 #[derive(Debug)]
 pub struct Store {
@@ -558,6 +597,23 @@ mod tests {
         assert!(!text.contains("slurm_test_nodes"));
         assert!(!text.contains("slurm_test_polls"));
         assert!(text.contains("slurm_test_wait_seconds_count"));
+    }
+
+    #[test]
+    fn clusters_are_labelled_and_merged_under_one_header() {
+        let mut a = sample_families();
+        let mut b = sample_families();
+        label_cluster(&mut a, &Name::from("east"));
+        label_cluster(&mut b, &Name::from("west"));
+        let merged = merge_families(a.into_iter().chain(b));
+        assert_eq!(merged.len(), 3);
+        let mut out = Vec::new();
+        encode(&merged, Format::Text, &|_| true, &mut out);
+        let text = String::from_utf8(out).expect("utf8");
+        assert_eq!(text.matches("# TYPE slurm_test_nodes gauge").count(), 1);
+        assert!(text.contains("slurm_test_nodes{cluster=\"east\",state=\"idle\"} 3\n"));
+        assert!(text.contains("slurm_test_nodes{cluster=\"west\",state=\"idle\"} 3\n"));
+        assert!(text.contains("slurm_test_polls_total{cluster=\"west\"} 7\n"));
     }
 
     #[test]

@@ -1,30 +1,29 @@
 //! Wiring: a source from the configuration, the poller, the store and the HTTP server.
 
-use crate::config::{Config, SimSection, SourceKind};
+use crate::config::{Config, SimSection, SourceConfig, SourceKind};
 use crate::stack::{self, AppState, Limits};
 use collector::families::{self, Options};
-use collector::poller::{self, PollConfig, Runner};
+use collector::poller::{self, ClusterSpec, PollConfig, Runner};
 use collector::source::cli::CliSource;
 use collector::source::replay::ReplaySource;
 use collector::source::rest::RestSource;
 use collector::source::sim::{SimSource, SimSpec};
 use collector::source::{Extras, Source};
-use collector::store::{encode, Format, Store};
+use collector::store::{encode, label_cluster, merge_families, Format, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Builds the configured source.
-pub fn make_source(cfg: &Config) -> Result<Box<dyn Source>, String> {
-    let s = &cfg.source;
+/// Builds one configured source.
+pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source>, String> {
     Ok(match s.kind {
         SourceKind::Rest => {
-            Box::new(RestSource::new(cfg.rest_config()?).map_err(|e| e.to_string())?)
+            Box::new(RestSource::new(s.rest_config(options)?).map_err(|e| e.to_string())?)
         }
         SourceKind::Cli => Box::new(CliSource {
-            config: cfg.cli_config(),
-            extras: Extras::for_families(&cfg.options()),
+            config: s.cli_config(),
+            extras: Extras::for_families(options),
         }),
         SourceKind::Sim => {
             let sim = s.sim.clone().unwrap_or(SimSection {
@@ -51,33 +50,73 @@ pub fn make_source(cfg: &Config) -> Result<Box<dyn Source>, String> {
     })
 }
 
-/// Polls once and returns the exposition text, or the one-line reason it failed.
-pub async fn collect_once(cfg: &Config, format: Format) -> Result<Vec<u8>, String> {
-    let source = make_source(cfg)?;
-    let name = source.name().to_owned();
-    let mut runner = Runner::new(source, cfg.poll_config());
-    runner
-        .poll_once()
-        .await
-        .map_err(|e| format!("source {name}: {e}"))?;
-    let snap = poller::fuse(&[&runner], cfg.source.cluster.as_deref());
+/// Every configured cluster with a runner per source, in priority order.
+pub fn make_clusters(cfg: &Config) -> Result<Vec<ClusterSpec>, String> {
     let options = cfg.options();
-    let families = tokio::task::spawn_blocking(move || families::collect_all(&snap, &options))
+    cfg.clusters()
+        .into_iter()
+        .map(|c| {
+            let runners = c
+                .sources
+                .iter()
+                .map(|s| {
+                    Ok(Runner::named(
+                        make_source(s, &options)?,
+                        s.label(),
+                        s.poll_config(),
+                    ))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok(ClusterSpec {
+                name: (!c.name.is_empty()).then(|| c.name.clone()),
+                runners,
+                window: Duration::from_secs(c.correlation_window_seconds),
+            })
+        })
+        .collect()
+}
+
+/// Polls every source once and returns the exposition, or the one-line reason it failed.
+pub async fn collect_once(cfg: &Config, format: Format) -> Result<Vec<u8>, String> {
+    let clusters = make_clusters(cfg)?;
+    let several = clusters.len() > 1;
+    let options = cfg.options();
+    let mut all = Vec::new();
+    for mut c in clusters {
+        for r in c.runners.iter_mut() {
+            let name = r.view().name;
+            r.poll_once().await.map_err(|e| match &c.name {
+                Some(cluster) => format!("cluster {cluster}, source {name}: {e}"),
+                None => format!("source {name}: {e}"),
+            })?;
+        }
+        let views: Vec<_> = c.runners.iter().map(Runner::view).collect();
+        let snap = poller::fuse_window(&views, c.name.as_deref(), c.window);
+        let options = options.clone();
+        let mut fams = tokio::task::spawn_blocking(move || {
+            let mut f = families::collect_all(&snap, &options);
+            if several {
+                label_cluster(&mut f, &snap.cluster);
+            }
+            f
+        })
         .await
         .map_err(|e| e.to_string())?;
+        all.append(&mut fams);
+    }
+    let families = if several { merge_families(all) } else { all };
     let mut out = Vec::with_capacity(1 << 20);
     encode(&families, format, &|_| true, &mut out);
     Ok(out)
 }
 
-/// Serves `/metrics` from a background poller until SIGINT/SIGTERM.
+/// Serves `/metrics` from the background pollers until SIGINT/SIGTERM.
 pub async fn serve(cfg: Config) -> Result<(), String> {
     let addr = cfg.listen_addr()?;
-    let source = make_source(&cfg)?;
+    let clusters = make_clusters(&cfg)?;
     run_server(
         addr,
-        source,
-        cfg.poll_config(),
+        clusters,
         cfg.options(),
         Limits {
             request_timeout: Duration::from_secs(cfg.server.request_timeout_seconds.max(1)),
@@ -91,8 +130,7 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
 /// Binds, starts the poller, calls `on_ready` with the bound address, and serves.
 pub async fn run_server(
     addr: SocketAddr,
-    source: Box<dyn Source>,
-    poll: PollConfig,
+    clusters: Vec<ClusterSpec>,
     options: Options,
     limits: Limits,
     on_ready: impl FnOnce(SocketAddr),
@@ -102,11 +140,7 @@ pub async fn run_server(
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let store = Arc::new(Store::default());
-    let poller = tokio::spawn(poller::run(
-        Runner::new(source, poll),
-        store.clone(),
-        options,
-    ));
+    let poller = tokio::spawn(poller::run_clusters(clusters, store.clone(), options));
     let app = stack::build(AppState { store }, limits);
     tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
     on_ready(bound);
@@ -169,7 +203,12 @@ pub async fn demo(
         request_timeout: Duration::from_secs(10),
         max_concurrent: 64,
     };
-    run_server(listen, source, poll, Options::default(), limits, move |bound| {
+    let demo = ClusterSpec {
+        name: poll.cluster.clone(),
+        runners: vec![Runner::new(source, poll)],
+        window: poller::DEFAULT_CORRELATION_WINDOW,
+    };
+    run_server(listen, vec![demo], Options::default(), limits, move |bound| {
         if let Some(dir) = &state_dir {
             let _ = std::fs::create_dir_all(dir);
             let info = serde_json::json!({ "url": format!("http://{bound}") });

@@ -19,7 +19,11 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9341";
 pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
-    pub source: SourceConfig,
+    /// One cluster with one source (the common case)...
+    pub source: Option<SourceConfig>,
+    /// ...or several clusters, each with its sources in priority order.
+    #[serde(default)]
+    pub clusters: Vec<ClusterConfig>,
     #[serde(default)]
     pub collectors: CollectorsConfig,
 }
@@ -55,6 +59,23 @@ impl Default for ServerConfig {
     }
 }
 
+/// One cluster: its `cluster` label and its sources, fused part by part (see
+/// `collector::poller::fuse_window`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub name: String,
+    /// Copies of the same part fetched this close together count as simultaneous, and
+    /// the higher-priority (earlier) source's copy wins.
+    #[serde(default = "d60")]
+    pub correlation_window_seconds: u64,
+    pub sources: Vec<SourceConfig>,
+}
+
+fn d60() -> u64 {
+    60
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
@@ -68,6 +89,8 @@ pub enum SourceKind {
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub kind: SourceKind,
+    /// The `source` label; default: the kind. Needed when a cluster has two of a kind.
+    pub name: Option<String>,
     #[serde(default = "d30")]
     pub interval_seconds: u64,
     #[serde(default = "d20")]
@@ -233,30 +256,72 @@ impl Config {
                 *p = base.join(&*p);
             }
         };
-        if let Some(r) = &mut self.source.replay {
-            fix(&mut r.dir);
-        }
-        if let Some(r) = &mut self.source.rest {
-            if let Some(p) = &mut r.token_file {
-                fix(p);
+        let sources = self
+            .source
+            .iter_mut()
+            .chain(self.clusters.iter_mut().flat_map(|c| c.sources.iter_mut()));
+        for s in sources {
+            if let Some(r) = &mut s.replay {
+                fix(&mut r.dir);
             }
+            if let Some(r) = &mut s.rest {
+                if let Some(p) = &mut r.token_file {
+                    fix(p);
+                }
+            }
+        }
+    }
+
+    /// Every cluster with its sources; the single `[source]` form is one cluster.
+    pub fn clusters(&self) -> Vec<ClusterConfig> {
+        match &self.source {
+            Some(s) => vec![ClusterConfig {
+                name: s.cluster.clone().unwrap_or_default(),
+                correlation_window_seconds: d60(),
+                sources: vec![s.clone()],
+            }],
+            None => self.clusters.clone(),
         }
     }
 
     fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
-        let s = &self.source;
-        if s.interval_seconds == 0 {
-            return Err("source.interval_seconds must be at least 1".into());
-        }
-        if s.timeout_seconds == 0 {
-            return Err("source.timeout_seconds must be at least 1".into());
-        }
-        if s.max_staleness_seconds < s.interval_seconds {
-            return Err(format!(
-                "source.max_staleness_seconds ({}) must be at least source.interval_seconds ({})",
-                s.max_staleness_seconds, s.interval_seconds
-            ));
+        match (&self.source, self.clusters.is_empty()) {
+            (Some(s), true) => s.validate("source")?,
+            (None, false) => {
+                let mut names = BTreeSet::new();
+                for (i, c) in self.clusters.iter().enumerate() {
+                    if c.name.is_empty() || !names.insert(c.name.as_str()) {
+                        return Err(format!(
+                            "clusters[{i}].name: give each cluster a distinct, non-empty name"
+                        ));
+                    }
+                    if c.sources.is_empty() {
+                        return Err(format!(
+                            "clusters[{i}] ({}): needs at least one source",
+                            c.name
+                        ));
+                    }
+                    let mut labels = BTreeSet::new();
+                    for (j, s) in c.sources.iter().enumerate() {
+                        s.validate(&format!("clusters[{i}].sources[{j}]"))?;
+                        if !labels.insert(s.label()) {
+                            return Err(format!(
+                                "clusters[{i}].sources[{j}]: a second source named {:?} in cluster {}: give it a distinct `name`",
+                                s.label(),
+                                c.name
+                            ));
+                        }
+                    }
+                }
+            }
+            (Some(_), false) => return Err("give either [source] or [[clusters]], not both".into()),
+            (None, true) => {
+                return Err(
+                    "missing [source] (or [[clusters]]): say where the Slurm data comes from"
+                        .into(),
+                )
+            }
         }
         let known: Vec<&str> = collector::families::FAMILIES
             .iter()
@@ -286,50 +351,6 @@ impl Config {
         if budgets.any(|b| b < 2) {
             return Err("collectors.label_budget(s): a budget must be at least 2 series".into());
         }
-        match s.kind {
-            SourceKind::Rest => {
-                let r = s
-                    .rest
-                    .as_ref()
-                    .ok_or("source.kind = \"rest\" needs a [source.rest] section")?;
-                let ep = Endpoint::parse(&r.url).map_err(|e| format!("source.rest.url: {e}"))?;
-                let n = [r.token.is_some(), r.token_file.is_some(), r.token_scontrol]
-                    .iter()
-                    .filter(|x| **x)
-                    .count();
-                if n > 1 {
-                    return Err(
-                        "source.rest: give only one of token, token_file, token_scontrol".into(),
-                    );
-                }
-                if n == 0 && matches!(ep, Endpoint::Tcp { .. }) {
-                    return Err(
-                        "source.rest: slurmrestd over TCP needs one of token, token_file or token_scontrol = true".into(),
-                    );
-                }
-                if let Some(v) = &r.api_version {
-                    collector::parse::versions::by_name(v).ok_or_else(|| {
-                        format!("source.rest.api_version: {v:?} is not a supported version")
-                    })?;
-                }
-            }
-            SourceKind::Replay => {
-                s.replay
-                    .as_ref()
-                    .ok_or("source.kind = \"replay\" needs a [source.replay] section with dir")?;
-            }
-            SourceKind::Sim => {
-                if let Some(sim) = &s.sim {
-                    if sim.nodes == 0 || sim.nodes > 1_000_000 || sim.jobs > 10_000_000 {
-                        return Err(
-                            "source.sim: nodes must be 1..=1000000 and jobs at most 10000000"
-                                .into(),
-                        );
-                    }
-                }
-            }
-            SourceKind::Cli => {}
-        }
         Ok(())
     }
 
@@ -348,17 +369,6 @@ impl Config {
         Ok(a)
     }
 
-    pub fn poll_config(&self) -> PollConfig {
-        let s = &self.source;
-        PollConfig {
-            interval: Duration::from_secs(s.interval_seconds),
-            timeout: Duration::from_secs(s.timeout_seconds),
-            max_staleness: Duration::from_secs(s.max_staleness_seconds),
-            backoff_max: Duration::from_secs(s.backoff_max_seconds.max(s.interval_seconds)),
-            cluster: s.cluster.clone(),
-        }
-    }
-
     pub fn options(&self) -> Options {
         Options {
             disabled: self.collectors.disabled.clone(),
@@ -368,22 +378,105 @@ impl Config {
             default_label_budget: self.collectors.label_budget,
         }
     }
+}
 
-    pub fn cli_config(&self) -> CliConfig {
-        let c = self.source.cli.clone().unwrap_or_default();
-        CliConfig {
-            bin_dir: c.bin_dir,
-            slurm_conf: c.slurm_conf,
-            timeout: Duration::from_secs(self.source.timeout_seconds),
+impl SourceConfig {
+    /// The `source` label of this source.
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            match self.kind {
+                SourceKind::Rest => "rest",
+                SourceKind::Cli => "cli",
+                SourceKind::Sim => "sim",
+                SourceKind::Replay => "replay",
+            }
+            .to_owned()
+        })
+    }
+
+    /// Checks one source; `key` names it in errors (`source`, `clusters[0].sources[1]`).
+    pub fn validate(&self, key: &str) -> Result<(), String> {
+        let s = self;
+        if s.interval_seconds == 0 {
+            return Err(format!("{key}.interval_seconds must be at least 1"));
+        }
+        if s.timeout_seconds == 0 {
+            return Err(format!("{key}.timeout_seconds must be at least 1"));
+        }
+        if s.max_staleness_seconds < s.interval_seconds {
+            return Err(format!(
+                "{key}.max_staleness_seconds ({}) must be at least source.interval_seconds ({})",
+                s.max_staleness_seconds, s.interval_seconds
+            ));
+        }
+        match s.kind {
+            SourceKind::Rest => {
+                let r = s
+                    .rest
+                    .as_ref()
+                    .ok_or("{key}.kind = \"rest\" needs a [{key}.rest] section")?;
+                let ep = Endpoint::parse(&r.url).map_err(|e| format!("{key}.rest.url: {e}"))?;
+                let n = [r.token.is_some(), r.token_file.is_some(), r.token_scontrol]
+                    .iter()
+                    .filter(|x| **x)
+                    .count();
+                if n > 1 {
+                    return Err(
+                        "{key}.rest: give only one of token, token_file, token_scontrol".into(),
+                    );
+                }
+                if n == 0 && matches!(ep, Endpoint::Tcp { .. }) {
+                    return Err(
+                        "{key}.rest: slurmrestd over TCP needs one of token, token_file or token_scontrol = true".into(),
+                    );
+                }
+                if let Some(v) = &r.api_version {
+                    collector::parse::versions::by_name(v).ok_or_else(|| {
+                        format!("{key}.rest.api_version: {v:?} is not a supported version")
+                    })?;
+                }
+            }
+            SourceKind::Replay => {
+                s.replay
+                    .as_ref()
+                    .ok_or("{key}.kind = \"replay\" needs a [{key}.replay] section with dir")?;
+            }
+            SourceKind::Sim => {
+                if let Some(sim) = &s.sim {
+                    if sim.nodes == 0 || sim.nodes > 1_000_000 || sim.jobs > 10_000_000 {
+                        return Err(
+                            "{key}.sim: nodes must be 1..=1000000 and jobs at most 10000000".into(),
+                        );
+                    }
+                }
+            }
+            SourceKind::Cli => {}
+        }
+        Ok(())
+    }
+
+    pub fn poll_config(&self) -> PollConfig {
+        let s = self;
+        PollConfig {
+            interval: Duration::from_secs(s.interval_seconds),
+            timeout: Duration::from_secs(s.timeout_seconds),
+            max_staleness: Duration::from_secs(s.max_staleness_seconds),
+            backoff_max: Duration::from_secs(s.backoff_max_seconds.max(s.interval_seconds)),
+            cluster: s.cluster.clone(),
         }
     }
 
-    pub fn rest_config(&self) -> Result<RestConfig, String> {
-        let r = self
-            .source
-            .rest
-            .as_ref()
-            .ok_or("no [source.rest] section")?;
+    pub fn cli_config(&self) -> CliConfig {
+        let c = self.cli.clone().unwrap_or_default();
+        CliConfig {
+            bin_dir: c.bin_dir,
+            slurm_conf: c.slurm_conf,
+            timeout: Duration::from_secs(self.timeout_seconds),
+        }
+    }
+
+    pub fn rest_config(&self, options: &Options) -> Result<RestConfig, String> {
+        let r = self.rest.as_ref().ok_or("no [source.rest] section")?;
         let token = if let Some(t) = &r.token {
             TokenSource::Static(Secret::new(t.clone()))
         } else if let Some(p) = &r.token_file {
@@ -400,9 +493,9 @@ impl Config {
             user: r.user.clone(),
             token,
             api_version: r.api_version.clone(),
-            timeout: Duration::from_secs(self.source.timeout_seconds),
+            timeout: Duration::from_secs(self.timeout_seconds),
             cli: self.cli_config(),
-            extras: collector::source::Extras::for_families(&self.options()),
+            extras: collector::source::Extras::for_families(options),
         })
     }
 }
@@ -456,6 +549,27 @@ mod tests {
             Config::parse("[source]\nkind = \"sim\"\n[collectors.label_budgets]\nusers = 500\n")
                 .expect("valid");
         assert_eq!(c.options().label_budgets.get("users"), Some(&500));
+    }
+
+    #[test]
+    fn clusters_need_distinct_names_sources_and_not_both_forms() {
+        let e =
+            Config::parse("[[clusters]]\nname = \"a\"\nsources = []\n").expect_err("no sources");
+        assert!(e.contains("at least one source"), "{e}");
+        let two = "[[clusters]]\nname = \"a\"\n[[clusters.sources]]\nkind = \"sim\"\n";
+        let e = Config::parse(&format!("{two}{two}")).expect_err("same name");
+        assert!(e.contains("distinct"), "{e}");
+        let e = Config::parse(&format!("[source]\nkind = \"sim\"\n{two}")).expect_err("both");
+        assert!(e.contains("not both"), "{e}");
+        let e = Config::parse("[server]\n").expect_err("nothing");
+        assert!(e.contains("missing [source]"), "{e}");
+        let e = Config::parse(
+            "[[clusters]]\nname = \"a\"\n[[clusters.sources]]\nkind = \"sim\"\ninterval_seconds = 0\n",
+        )
+        .expect_err("bad source");
+        assert!(e.contains("clusters[0].sources[0].interval_seconds"), "{e}");
+        let ok = Config::parse(&two.replace("\"a\"", "\"b\"")).expect("valid");
+        assert_eq!(ok.clusters().len(), 1);
     }
 
     #[test]

@@ -110,10 +110,18 @@ fn collect_config(
             Config::parse("[source]\nkind = \"sim\"\n")?
         }
     };
-    if let Some(kind) = source {
-        cfg.source.kind = kind;
+    if source.is_some() && cfg.source.is_none() {
+        return Err(
+            "--source applies to a config with a single [source], not to [[clusters]]".into(),
+        );
     }
-    let s: &mut SourceConfig = &mut cfg.source;
+    let Some(s) = cfg.source.as_mut() else {
+        return Ok(cfg);
+    };
+    if let Some(kind) = source {
+        s.kind = kind;
+    }
+    let s: &mut SourceConfig = s;
     match s.kind {
         // Command-line sizes win unless the config file gives its own [source.sim].
         SourceKind::Sim if config.is_none() || s.sim.is_none() => s.sim = Some(sim),

@@ -159,3 +159,30 @@ fn every_golden_exposition_passes_promtool() {
         "expected goldens for REST and CLI, found {checked}"
     );
 }
+
+#[test]
+fn several_clusters_in_one_process_are_labelled_and_valid() {
+    let config = workspace_path("config/multi-cluster.toml");
+    let config = config.to_str().expect("utf-8 path");
+    let text = collect_ok(&["collect", "--once", "--config", config]);
+    assert_promtool_ok("multi-cluster", text.as_bytes());
+    let e = parse("multi-cluster", &text);
+    assert_eq!(
+        e.get("slurm_cluster_nodes_configured", &[("cluster", "east")]),
+        Some(16.0)
+    );
+    assert_eq!(
+        e.get("slurm_cluster_nodes_configured", &[("cluster", "west")]),
+        Some(100.0)
+    );
+    for source in ["rest-capture", "cli-capture"] {
+        assert_eq!(
+            e.get(
+                "slurm_exporter_source_up",
+                &[("cluster", "east"), ("source", source)]
+            ),
+            Some(1.0),
+            "{source}"
+        );
+    }
+}

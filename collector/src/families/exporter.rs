@@ -107,6 +107,14 @@ pub fn collect(s: &Snapshot, stats: &[super::FamilyStats], out: &mut Sink) {
     )
     .push(o(), [], s.jobs.len() as f64);
     let f = out.gauge(
+        "slurm_exporter_part_source",
+        "Which source's copy of each part (nodes, jobs, diag, ...) this collection used (value 1): the highest-priority source within the correlation window of the newest copy.",
+        &["part", "source"],
+    );
+    for (part, source) in s.part_sources.iter() {
+        f.push(o(), [(*part).into(), source.clone().into()], 1.0);
+    }
+    let f = out.gauge(
         "slurm_exporter_series",
         "Series each family produced in this collection.",
         &["family"],

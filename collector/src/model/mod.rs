@@ -246,7 +246,7 @@ impl Split {
 }
 
 /// A job's state, the one Slurm reports as its base state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum JobState {
     Pending,
     Running,
@@ -264,6 +264,7 @@ pub enum JobState {
     OutOfMemory,
     Requeued,
     Resizing,
+    #[default]
     Other,
 }
 
@@ -454,4 +455,6 @@ pub struct Snapshot {
     /// Families ingested ready-made from Prometheus-text sources (slurmctld's own
     /// `/metrics`, node_exporter, textfiles, commands), already normalized and owned.
     pub external: Arc<Vec<crate::store::Family>>,
+    /// Which source provided each part (`("nodes", "rest")`), when several could.
+    pub part_sources: Arc<Vec<(&'static str, String)>>,
 }

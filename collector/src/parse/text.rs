@@ -57,15 +57,21 @@ pub fn duration_seconds(s: &str) -> Option<u64> {
         .split(':')
         .map(|p| p.parse::<u64>().ok())
         .collect::<Option<_>>()?;
-    let secs = match parts.as_slice() {
-        [m] if days == 0 => m * 60,
-        [h] => h * 3600,
-        [m, s] if days == 0 => m * 60 + s,
-        [h, m] => h * 3600 + m * 60,
-        [h, m, s] => h * 3600 + m * 60 + s,
-        _ => return None,
+    // Checked: a hostile value must not overflow (found by fuzzing).
+    let hms = |h: u64, m: u64, s: u64| {
+        h.checked_mul(3600)?
+            .checked_add(m.checked_mul(60)?)?
+            .checked_add(s)
     };
-    Some(days * 86_400 + secs)
+    let secs = match parts.as_slice() {
+        [m] if days == 0 => hms(0, *m, 0),
+        [h] => hms(*h, 0, 0),
+        [m, s] if days == 0 => hms(0, *m, *s),
+        [h, m] => hms(*h, *m, 0),
+        [h, m, s] => hms(*h, *m, *s),
+        _ => None,
+    }?;
+    days.checked_mul(86_400)?.checked_add(secs)
 }
 
 #[cfg(test)]
@@ -94,6 +100,11 @@ mod tests {
         assert_eq!(duration_seconds("10"), Some(600));
         assert_eq!(duration_seconds("1-2"), Some(93_600));
         assert_eq!(duration_seconds("UNLIMITED"), None);
+        assert_eq!(
+            duration_seconds("00000000000000000046762938160590502"),
+            None
+        );
+        assert_eq!(duration_seconds("99999999999999999-00:00:00"), None);
         assert_eq!(duration_seconds(""), None);
     }
 }
