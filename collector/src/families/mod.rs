@@ -15,6 +15,7 @@ pub mod partitions;
 pub mod reservations;
 pub mod rpc;
 pub mod scheduler;
+pub mod usage;
 pub mod users;
 
 use crate::model::{JobState, Snapshot};
@@ -140,6 +141,7 @@ pub const FAMILIES: &[(&str, Collect)] = &[
     ("controllers", controllers::collect),
     ("reservations", reservations::collect),
     ("licenses", licenses::collect),
+    ("usage", usage::collect),
 ];
 
 /// Runs every enabled family over the snapshot.

@@ -8,6 +8,7 @@
 //! All of them feed the same parsers in [`crate::parse`], streaming: a response is parsed as
 //! it arrives and never held whole in memory.
 
+pub mod cgroup;
 pub mod cli;
 pub mod replay;
 pub mod rest;
