@@ -6,3 +6,4 @@ pub mod app;
 pub mod config;
 pub mod routes;
 pub mod stack;
+pub mod tenancy;
