@@ -6,6 +6,7 @@
 //! with their owner scope, and [`store::Store`] publishes them as an immutable generation.
 
 pub mod families;
+pub mod ledger;
 pub mod model;
 pub mod parse;
 pub mod poller;

@@ -7,8 +7,9 @@
 //! `max_staleness`; then its data is dropped and `slurm_exporter_source_stale` says so.
 
 use crate::families::{self, Options};
-use crate::model::{Name, Snapshot, SourceStatus};
-use crate::source::{Parts, Source, SourceError};
+use crate::ledger::{AccountingWindow, Ledger};
+use crate::model::{AccountingTotals, Name, Snapshot, SourceStatus};
+use crate::source::{Parts, PollRequest, Source, SourceError};
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +47,9 @@ pub struct Runner {
     status: SourceStatus,
     failures: u32,
     logged_meta: Option<(String, String)>,
+    /// Chargeback counters fed by the finished jobs each poll brings.
+    ledger: Option<Ledger>,
+    window: AccountingWindow,
 }
 
 impl Runner {
@@ -68,13 +72,90 @@ impl Runner {
             status,
             failures: 0,
             logged_meta: None,
+            ledger: None,
+            window: AccountingWindow::default(),
         }
+    }
+
+    /// Keeps accounting counters in `ledger` ([`Ledger::open`] for a file that survives
+    /// restarts, [`Ledger::in_memory`] otherwise), reading finished jobs in `window`.
+    /// Without it, a source that brings finished jobs gets an in-memory ledger on its
+    /// first batch (counters restart with the process).
+    pub fn with_ledger(mut self, ledger: Ledger, window: AccountingWindow) -> Self {
+        self.ledger = Some(ledger);
+        self.window = window;
+        self
+    }
+
+    /// The accounting counters as of the last good batch.
+    pub fn accounting(&self) -> Option<AccountingTotals> {
+        self.ledger.as_ref().map(Ledger::totals)
+    }
+
+    /// The window start to ask the source for: from the ledger's cursor, or the lookback.
+    fn poll_request(&self) -> PollRequest {
+        let now = crate::source::now_epoch();
+        let since = match &self.ledger {
+            Some(l) => l.since(now, self.window),
+            None => now.saturating_sub(self.window.lookback_seconds),
+        };
+        PollRequest {
+            accounting_since_epoch: Some(since),
+        }
+    }
+
+    /// Adds a poll's finished jobs to the ledger and returns its totals. A ledger that
+    /// cannot be written costs this batch only: its cursor stays, so the next poll asks
+    /// for the same jobs again.
+    fn account(
+        &mut self,
+        jobs: Vec<crate::model::FinishedJob>,
+        now_epoch: u64,
+    ) -> Option<Arc<AccountingTotals>> {
+        let source = self.status.source.clone();
+        if self.ledger.is_none() {
+            match Ledger::in_memory() {
+                Ok(l) => {
+                    tracing::info!(
+                        source = source.as_str(),
+                        "accounting counters kept in memory (no ledger path configured): they restart with the process"
+                    );
+                    self.ledger = Some(l);
+                }
+                Err(e) => {
+                    tracing::warn!(source = source.as_str(), "accounting off: {e}");
+                    return None;
+                }
+            }
+        }
+        let ledger = self.ledger.as_mut()?;
+        match ledger.apply(&jobs, now_epoch, self.window.overlap_seconds) {
+            Ok(done) => {
+                tracing::debug!(
+                    source = source.as_str(),
+                    counted = done.counted,
+                    duplicate = done.duplicate,
+                    late = done.late,
+                    "accounting batch"
+                );
+            }
+            Err(e) => {
+                *self.status.errors.entry("ledger").or_default() += 1;
+                tracing::warn!(
+                    source = source.as_str(),
+                    "accounting batch not recorded: {e}"
+                );
+            }
+        }
+        Some(Arc::new(ledger.totals()))
     }
 
     /// Polls once with the timeout; updates data and health. Returns the error, if any.
     pub async fn poll_once(&mut self) -> Result<(), SourceError> {
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.cfg.timeout, self.source.poll()).await {
+        let req = self.poll_request();
+        let result = match tokio::time::timeout(self.cfg.timeout, self.source.poll_with(req)).await
+        {
             Ok(r) => r,
             Err(_) => Err(SourceError::Timeout {
                 what: format!("{} poll", self.status.source.as_str()),
@@ -97,6 +178,16 @@ impl Runner {
                 self.status.last_bytes = parts.bytes;
                 if parts.not_modified {
                     self.status.not_modified += 1;
+                }
+                // Finished jobs are a batch for the ledger, not a part to keep: the part
+                // kept is the ledger's totals.
+                if let Some(jobs) = parts.finished_jobs.take() {
+                    let now = if parts.fetched_epoch > 0 {
+                        parts.fetched_epoch
+                    } else {
+                        crate::source::now_epoch()
+                    };
+                    parts.accounting = self.account(jobs, now);
                 }
                 self.merge(parts);
                 self.last_good = Some(Instant::now());
@@ -166,7 +257,8 @@ impl Runner {
                     licenses,
                     reservations,
                     cgroup_jobs,
-                    external
+                    external,
+                    accounting
                 );
             }
         }
@@ -271,7 +363,8 @@ pub fn fuse_window(views: &[SourceView], cluster: Option<&str>, window: Duration
         qos,
         licenses,
         reservations,
-        cgroup_jobs
+        cgroup_jobs,
+        accounting
     );
     // Meta and time come with the jobs (the core part), else the nodes, else the first.
     let source_of = |part: &str| {
@@ -340,6 +433,13 @@ pub fn snapshot_from(
         snap.reservations = Arc::new(d.reservations.clone().unwrap_or_default());
         snap.cgroup_jobs = Arc::new(d.cgroup_jobs.clone().unwrap_or_default());
         snap.external = Arc::new(d.external.clone().unwrap_or_default());
+        // A runner's ledger totals; a one-shot collection (replay, goldens) sums the batch
+        // it was given.
+        snap.accounting = d.accounting.clone().or_else(|| {
+            d.finished_jobs
+                .as_deref()
+                .map(|jobs| Arc::new(AccountingTotals::from_jobs(jobs)))
+        });
     }
     let name = cluster
         .map(str::to_owned)

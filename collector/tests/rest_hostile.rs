@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const PING: &[u8] = include_bytes!("../testdata/rest/22.05.8/slurm_v0.0.38_ping.json");
+const SLURMDB_JOBS: &[u8] = include_bytes!("../testdata/rest/22.05.8/slurmdb_v0.0.38_jobs.json");
 const JOBS: &[u8] = include_bytes!("../testdata/rest/22.05.8/slurm_v0.0.38_jobs.json");
 const NODES: &[u8] = include_bytes!("../testdata/rest/22.05.8/slurm_v0.0.38_nodes.json");
 const PARTITIONS: &[u8] = include_bytes!("../testdata/rest/22.05.8/slurm_v0.0.38_partitions.json");
@@ -108,6 +109,7 @@ fn slurm_22_05(req: &Seen) -> Reply {
         "/slurm/v0.0.38/jobs" => json(200, JOBS),
         "/slurm/v0.0.38/nodes" => json(200, NODES),
         "/slurm/v0.0.38/partitions" => json(200, PARTITIONS),
+        "/slurmdb/v0.0.38/jobs" => json(200, SLURMDB_JOBS),
         _ => html(404, "Not Found"),
     }
 }
@@ -1014,6 +1016,11 @@ async fn optional_parts_are_read_and_a_failing_one_is_only_a_warning() {
         parts.associations.is_none(),
         "slurmdbd down: no associations"
     );
+    assert_eq!(
+        parts.finished_jobs.as_ref().map(Vec::len),
+        Some(14),
+        "finished jobs from /slurmdb/v0.0.38/jobs"
+    );
     assert_eq!(parts.warnings.len(), 1, "{:?}", parts.warnings);
     assert!(parts.warnings[0]
         .to_string()
@@ -1030,7 +1037,7 @@ async fn optional_parts_are_read_and_a_failing_one_is_only_a_warning() {
 async fn disabled_families_spare_slurm_their_queries() {
     let fake = Fake::tcp(slurm_22_05).await;
     let opts = collector::families::Options {
-        disabled: ["fairshare", "limits", "scheduler", "rpc"]
+        disabled: ["fairshare", "limits", "scheduler", "rpc", "accounting"]
             .map(str::to_owned)
             .into(),
         ..Default::default()

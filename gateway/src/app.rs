@@ -1,13 +1,19 @@
 //! Wiring: a source from the configuration, the poller, the store and the HTTP server.
 
-use crate::config::{Config, SimSection, SourceConfig, SourceKind};
+use crate::config::{AccountingConfig, Config, SimSection, SourceConfig, SourceKind};
 use crate::stack::{self, AppState, Limits};
 use collector::families::{self, Options};
+use collector::ledger::Ledger;
 use collector::poller::{self, ClusterSpec, PollConfig, Runner};
+use collector::source::cgroup::CgroupSource;
 use collector::source::cli::CliSource;
+use collector::source::native::{NativeConfig, NativeEndpoint, NativeSource};
+use collector::source::node_exporter::{NodeExporterConfig, NodeExporterSource, Targets};
 use collector::source::replay::ReplaySource;
 use collector::source::rest::RestSource;
+use collector::source::rest::Secret;
 use collector::source::sim::{SimSource, SimSpec};
+use collector::source::textfile::{CommandConfig, Scope, TextfileConfig, TextfileSource};
 use collector::source::{Extras, Source};
 use collector::store::{encode, label_cluster, merge_families, Format, Store};
 use std::net::SocketAddr;
@@ -47,6 +53,92 @@ pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source
                 now_epoch: r.now_epoch,
             })
         }
+        SourceKind::Native => {
+            let n = s
+                .native
+                .as_ref()
+                .ok_or("source.kind = \"native\" needs [source.native]")?;
+            let mut c = NativeConfig::new(n.url.clone());
+            if let Some(words) = &n.endpoints {
+                c.endpoints = words
+                    .iter()
+                    .map(|w| {
+                        NativeEndpoint::from_word(w).ok_or_else(|| {
+                            format!("source.native.endpoints: unknown endpoint {w:?} (jobs, nodes, partitions, scheduler, jobs-users-accts)")
+                        })
+                    })
+                    .collect::<Result<_, String>>()?;
+            }
+            c.user = n.user.clone();
+            if let Some(p) = &n.token_file {
+                let t = std::fs::read_to_string(p)
+                    .map_err(|e| format!("source.native.token_file {}: {e}", p.display()))?;
+                c.token = Some(Secret::new(t.trim().trim_start_matches("SLURM_JWT=")));
+            }
+            c.timeout = Duration::from_secs(s.timeout_seconds);
+            Box::new(NativeSource::new(c).map_err(|e| e.to_string())?)
+        }
+        SourceKind::NodeExporter => {
+            let n = s
+                .node_exporter
+                .as_ref()
+                .ok_or("source.kind = \"node_exporter\" needs [source.node_exporter]")?;
+            let targets = match &n.url_template {
+                Some(t) => {
+                    let nodes: Vec<&str> = n.nodes.iter().map(String::as_str).collect();
+                    Targets::template(t.clone(), &nodes)
+                        .map_err(|e| format!("source.node_exporter: {e}"))?
+                }
+                None => Targets::List(n.targets.clone().into_iter().collect()),
+            };
+            Box::new(
+                NodeExporterSource::new(NodeExporterConfig::new(targets))
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        SourceKind::Textfile => {
+            let t = s
+                .textfile
+                .as_ref()
+                .ok_or("source.kind = \"textfile\" needs [source.textfile]")?;
+            let scope = |key: &str, v: &str| {
+                Scope::parse(v).map_err(|e| format!("source.textfile.{key}: {e}"))
+            };
+            let mut c = TextfileConfig {
+                directory: t.directory.clone(),
+                ..TextfileConfig::default()
+            };
+            for (file, sc) in &t.files {
+                c.file_scopes
+                    .insert(file.clone(), scope(&format!("files.{file}"), sc)?);
+            }
+            if let Some(d) = &t.default_scope {
+                c.default_scope = Some(scope("default_scope", d)?);
+            }
+            for cmd in &t.commands {
+                c.commands.push(CommandConfig {
+                    name: cmd.name.clone(),
+                    program: cmd.program.clone(),
+                    args: cmd.args.clone(),
+                    scope: Some(scope(&format!("commands.{}", cmd.name), &cmd.scope)?),
+                    timeout: Duration::from_secs(cmd.timeout_seconds.max(1)),
+                });
+            }
+            if let Some(p) = &t.prefix {
+                c.prefix = p.clone();
+            }
+            Box::new(TextfileSource::new(c).map_err(|e| e.to_string())?)
+        }
+        SourceKind::Cgroup => {
+            let c = s
+                .cgroup
+                .as_ref()
+                .ok_or("source.kind = \"cgroup\" needs [source.cgroup]")?;
+            Box::new(CgroupSource {
+                root: c.root.clone(),
+                node: c.node.clone(),
+            })
+        }
     })
 }
 
@@ -56,17 +148,15 @@ pub fn make_clusters(cfg: &Config) -> Result<Vec<ClusterSpec>, String> {
     cfg.clusters()
         .into_iter()
         .map(|c| {
-            let runners = c
-                .sources
-                .iter()
-                .map(|s| {
-                    Ok(Runner::named(
-                        make_source(s, &options)?,
-                        s.label(),
-                        s.poll_config(),
-                    ))
-                })
-                .collect::<Result<Vec<_>, String>>()?;
+            let mut runners = Vec::with_capacity(c.sources.len());
+            for (i, s) in c.sources.iter().enumerate() {
+                let mut r = Runner::named(make_source(s, &options)?, s.label(), s.poll_config());
+                // The persistent ledger goes with the cluster's first (primary) source.
+                if let (0, Some(a)) = (i, &cfg.accounting) {
+                    r = r.with_ledger(open_ledger(a, &c.name)?, a.window());
+                }
+                runners.push(r);
+            }
             Ok(ClusterSpec {
                 name: (!c.name.is_empty()).then(|| c.name.clone()),
                 runners,
@@ -74,6 +164,19 @@ pub fn make_clusters(cfg: &Config) -> Result<Vec<ClusterSpec>, String> {
             })
         })
         .collect()
+}
+
+/// The cluster's ledger file under `accounting.ledger_dir`.
+fn open_ledger(a: &AccountingConfig, cluster: &str) -> Result<Ledger, String> {
+    let name = if cluster.is_empty() {
+        "default"
+    } else {
+        cluster
+    };
+    std::fs::create_dir_all(&a.ledger_dir)
+        .map_err(|e| format!("accounting.ledger_dir {}: {e}", a.ledger_dir.display()))?;
+    let path = a.ledger_dir.join(format!("{name}.redb"));
+    Ledger::open(&path).map_err(|e| format!("accounting ledger {}: {e}", path.display()))
 }
 
 /// Polls every source once and returns the exposition, or the one-line reason it failed.

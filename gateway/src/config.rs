@@ -26,6 +26,37 @@ pub struct Config {
     pub clusters: Vec<ClusterConfig>,
     #[serde(default)]
     pub collectors: CollectorsConfig,
+    /// Where chargeback counters persist; without it they restart with the process.
+    pub accounting: Option<AccountingConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountingConfig {
+    /// One redb ledger per cluster is kept here (`<cluster>.redb`).
+    pub ledger_dir: PathBuf,
+    /// How far back the first poll reads finished jobs.
+    #[serde(default = "d86400")]
+    pub lookback_seconds: u64,
+    /// Each poll re-reads this much before its cursor: slurmdbd's end times arrive late.
+    #[serde(default = "d600")]
+    pub overlap_seconds: u64,
+}
+
+impl AccountingConfig {
+    pub fn window(&self) -> collector::ledger::AccountingWindow {
+        collector::ledger::AccountingWindow {
+            lookback_seconds: self.lookback_seconds,
+            overlap_seconds: self.overlap_seconds,
+        }
+    }
+}
+
+fn d86400() -> u64 {
+    86_400
+}
+fn d600() -> u64 {
+    600
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,12 +108,20 @@ fn d60() -> u64 {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum SourceKind {
     Rest,
     Cli,
     Sim,
     Replay,
+    /// slurmctld's own `/metrics` (Slurm 25.11+), normalized.
+    Native,
+    /// node_exporter on the compute nodes, fused by node name.
+    NodeExporter,
+    /// `.prom` files and commands with an owner scope each.
+    Textfile,
+    /// Agent mode: the job cgroups of the node this exporter runs on.
+    Cgroup,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +144,76 @@ pub struct SourceConfig {
     pub cli: Option<CliSection>,
     pub sim: Option<SimSection>,
     pub replay: Option<ReplaySection>,
+    pub native: Option<NativeSection>,
+    pub node_exporter: Option<NodeExporterSection>,
+    pub textfile: Option<TextfileSection>,
+    pub cgroup: Option<CgroupSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeSection {
+    /// slurmctld's HTTP address, `http://host:port`.
+    pub url: String,
+    /// Default: jobs, nodes, partitions, scheduler (`jobs-users-accts` is opt-in).
+    pub endpoints: Option<Vec<String>>,
+    pub user: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeExporterSection {
+    /// Node name -> URL.
+    #[serde(default)]
+    pub targets: BTreeMap<String, String>,
+    /// Or a URL with `{node}` over the host lists in `nodes`.
+    pub url_template: Option<String>,
+    #[serde(default)]
+    pub nodes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextfileSection {
+    pub directory: Option<PathBuf>,
+    /// Owner scope by file name: `cluster`, `partition:NAME`, `account:NAME`, `user:ACCOUNT/USER`.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// Scope of files not listed; without it they are not served (deny by default).
+    pub default_scope: Option<String>,
+    #[serde(default)]
+    pub commands: Vec<TextfileCommand>,
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextfileCommand {
+    pub name: String,
+    pub program: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    pub scope: String,
+    #[serde(default = "d10")]
+    pub timeout_seconds: u64,
+}
+
+fn d10() -> u64 {
+    10
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CgroupSection {
+    #[serde(default = "default_cgroup_root")]
+    pub root: PathBuf,
+    /// This node's Slurm name.
+    pub node: String,
+}
+
+fn default_cgroup_root() -> PathBuf {
+    PathBuf::from("/sys/fs/cgroup")
 }
 
 fn d30() -> u64 {
@@ -256,6 +365,9 @@ impl Config {
                 *p = base.join(&*p);
             }
         };
+        if let Some(a) = &mut self.accounting {
+            fix(&mut a.ledger_dir);
+        }
         let sources = self
             .source
             .iter_mut()
@@ -389,6 +501,10 @@ impl SourceConfig {
                 SourceKind::Cli => "cli",
                 SourceKind::Sim => "sim",
                 SourceKind::Replay => "replay",
+                SourceKind::Native => "native",
+                SourceKind::NodeExporter => "node_exporter",
+                SourceKind::Textfile => "textfile",
+                SourceKind::Cgroup => "cgroup",
             }
             .to_owned()
         })
@@ -405,7 +521,7 @@ impl SourceConfig {
         }
         if s.max_staleness_seconds < s.interval_seconds {
             return Err(format!(
-                "{key}.max_staleness_seconds ({}) must be at least source.interval_seconds ({})",
+                "{key}.max_staleness_seconds ({}) must be at least {key}.interval_seconds ({})",
                 s.max_staleness_seconds, s.interval_seconds
             ));
         }
@@ -414,20 +530,20 @@ impl SourceConfig {
                 let r = s
                     .rest
                     .as_ref()
-                    .ok_or("{key}.kind = \"rest\" needs a [{key}.rest] section")?;
+                    .ok_or_else(|| format!("{key}.kind = \"rest\" needs a [{key}.rest] section"))?;
                 let ep = Endpoint::parse(&r.url).map_err(|e| format!("{key}.rest.url: {e}"))?;
                 let n = [r.token.is_some(), r.token_file.is_some(), r.token_scontrol]
                     .iter()
                     .filter(|x| **x)
                     .count();
                 if n > 1 {
-                    return Err(
-                        "{key}.rest: give only one of token, token_file, token_scontrol".into(),
-                    );
+                    return Err(format!(
+                        "{key}.rest: give only one of token, token_file, token_scontrol"
+                    ));
                 }
                 if n == 0 && matches!(ep, Endpoint::Tcp { .. }) {
                     return Err(
-                        "{key}.rest: slurmrestd over TCP needs one of token, token_file or token_scontrol = true".into(),
+                        format!("{key}.rest: slurmrestd over TCP needs one of token, token_file or token_scontrol = true"),
                     );
                 }
                 if let Some(v) = &r.api_version {
@@ -437,20 +553,36 @@ impl SourceConfig {
                 }
             }
             SourceKind::Replay => {
-                s.replay
-                    .as_ref()
-                    .ok_or("{key}.kind = \"replay\" needs a [{key}.replay] section with dir")?;
+                s.replay.as_ref().ok_or_else(|| {
+                    format!("{key}.kind = \"replay\" needs a [{key}.replay] section with dir")
+                })?;
             }
             SourceKind::Sim => {
                 if let Some(sim) = &s.sim {
                     if sim.nodes == 0 || sim.nodes > 1_000_000 || sim.jobs > 10_000_000 {
-                        return Err(
-                            "{key}.sim: nodes must be 1..=1000000 and jobs at most 10000000".into(),
-                        );
+                        return Err(format!(
+                            "{key}.sim: nodes must be 1..=1000000 and jobs at most 10000000"
+                        ));
                     }
                 }
             }
             SourceKind::Cli => {}
+            SourceKind::Native
+            | SourceKind::NodeExporter
+            | SourceKind::Textfile
+            | SourceKind::Cgroup => {
+                let (present, section) = match s.kind {
+                    SourceKind::Native => (s.native.is_some(), "native"),
+                    SourceKind::NodeExporter => (s.node_exporter.is_some(), "node_exporter"),
+                    SourceKind::Textfile => (s.textfile.is_some(), "textfile"),
+                    _ => (s.cgroup.is_some(), "cgroup"),
+                };
+                if !present {
+                    return Err(format!(
+                        "{key}.kind = \"{section}\" needs a [{key}.{section}] section"
+                    ));
+                }
+            }
         }
         Ok(())
     }

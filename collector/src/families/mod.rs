@@ -2,6 +2,7 @@
 //! series in a [`Sink`]. The word is the same everywhere: family `jobs` -> `jobs.rs` ->
 //! config key `collectors.jobs` -> golden `testdata/.../jobs.prom`.
 
+pub mod accounting;
 pub mod cluster;
 pub mod controllers;
 pub mod exporter;
@@ -141,6 +142,7 @@ pub const FAMILIES: &[(&str, Collect)] = &[
     ("controllers", controllers::collect),
     ("reservations", reservations::collect),
     ("licenses", licenses::collect),
+    ("accounting", accounting::collect),
     ("usage", usage::collect),
 ];
 
@@ -170,9 +172,28 @@ pub fn collect_all(snapshot: &Snapshot, options: &Options) -> Vec<Family> {
             });
         }
     }
+    // Families ingested ready-made (slurmctld's /metrics, node_exporter, textfiles): same
+    // budget rules, counted as one family "external", served after the built-in ones.
+    let mut external: Vec<Family> = Vec::new();
+    if !options.disabled.contains("external") && !snapshot.external.is_empty() {
+        external = snapshot.external.as_ref().clone();
+        let budget = options
+            .label_budgets
+            .get("external")
+            .copied()
+            .unwrap_or(options.default_label_budget);
+        let folded = apply_budget(&mut external, budget);
+        stats.push(FamilyStats {
+            family: "external",
+            series: external.iter().map(|f| f.series.len()).sum(),
+            folded,
+        });
+    }
     // The exporter's own health is always on: it is how a broken source is noticed.
     exporter::collect(snapshot, &stats, &mut sink);
-    sink.into_families()
+    let mut families = sink.into_families();
+    families.extend(external);
+    families
 }
 
 /// Buckets for job wait and pending-age histograms: 10 s to 1 week.
@@ -277,6 +298,47 @@ mod tests {
         assert!(fams[0].series[2..]
             .iter()
             .all(|s| s.owner == Owner::Cluster));
+    }
+
+    #[test]
+    fn external_families_are_appended_budgeted_and_counted() {
+        let mut sink = Sink::default();
+        let f = sink.gauge("slurm_native_node_cpus", "t", &["node"]);
+        for (n, v) in [("a", 3.0), ("b", 2.0), ("c", 1.0)] {
+            f.push(Owner::Cluster, [n.to_owned().into()], v);
+        }
+        let snap = Snapshot {
+            external: std::sync::Arc::new(sink.into_families()),
+            ..Snapshot::default()
+        };
+        let opts = Options {
+            default_label_budget: 2,
+            ..Options::default()
+        };
+        let fams = collect_all(&snap, &opts);
+        let last = fams.last().expect("families");
+        assert_eq!(last.name, "slurm_native_node_cpus");
+        assert_eq!(last.series.len(), 2, "folded to the budget");
+        assert_eq!(last.series.iter().map(|s| s.value).sum::<f64>(), 6.0);
+        assert_eq!(
+            snap.external[0].series.len(),
+            3,
+            "the snapshot is not touched"
+        );
+        let mut out = Vec::new();
+        encode(&fams, Format::Text, &|_| true, &mut out);
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(
+            text.contains("slurm_exporter_series{family=\"external\"} 2\n"),
+            "{text}"
+        );
+        let off = Options {
+            disabled: ["external".to_owned()].into(),
+            ..Options::default()
+        };
+        assert!(collect_all(&snap, &off)
+            .iter()
+            .all(|f| f.name != "slurm_native_node_cpus"));
     }
 
     #[test]

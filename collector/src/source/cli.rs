@@ -6,7 +6,7 @@
 //! commands per poll: `squeue --json`, `sinfo --json`, `scontrol show partitions`.
 #![allow(clippy::disallowed_methods)]
 
-use super::{now_epoch, Counted, Extras, Parts, PollFuture, Source, SourceError};
+use super::{now_epoch, Counted, Extras, Parts, PollFuture, PollRequest, Source, SourceError};
 use crate::model::Interner;
 use crate::parse::associations::parse_sshare_text;
 use crate::parse::diag::parse_sdiag_text;
@@ -17,6 +17,7 @@ use crate::parse::partitions::parse_partitions_text;
 use crate::parse::ping::parse_scontrol_ping_text;
 use crate::parse::qos::{parse_sacctmgr_qos_text, SACCTMGR_QOS_FORMAT};
 use crate::parse::reservations::parse_scontrol_reservations_text;
+use crate::parse::sacct::parse_sacct_json;
 use crate::parse::ParseError;
 use std::io::Read;
 use std::path::PathBuf;
@@ -139,6 +140,8 @@ impl CliConfig {
         }
         match status {
             Some(st) if st.success() => {}
+            // We killed it because its output was garbage: the parse error is the news.
+            Some(_) if parsed.is_err() => {}
             Some(st) => {
                 return Err(SourceError::Exit {
                     what,
@@ -210,7 +213,11 @@ pub struct CliSource {
 }
 
 impl CliSource {
-    fn poll_blocking(config: &CliConfig, want: Extras) -> Result<Parts, SourceError> {
+    fn poll_blocking(
+        config: &CliConfig,
+        want: Extras,
+        req: PollRequest,
+    ) -> Result<Parts, SourceError> {
         let fetched_epoch = now_epoch();
         let mut names = Interner::default();
         let ((env, jobs), jb) = config.run("squeue", &["--all", "--json"], |r| {
@@ -242,6 +249,9 @@ impl CliSource {
             ..Default::default()
         };
         Self::optional_parts(config, want, &mut parts);
+        if want.accounting {
+            Self::finished_jobs(config, req, &mut parts);
+        }
         Ok(parts)
     }
 
@@ -302,16 +312,69 @@ impl CliSource {
     }
 }
 
+impl CliSource {
+    /// Jobs that ended since `req.accounting_since_epoch`: `sacct` streamed into the parser.
+    /// A failure (slurmdbd down) is a warning; the ledger's cursor stays and the next poll
+    /// asks again.
+    fn finished_jobs(config: &CliConfig, req: PollRequest, parts: &mut Parts) {
+        let args = sacct_args(req.accounting_since_epoch, now_epoch());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        match config.run("sacct", &args, |r| {
+            parse_sacct_json(r, &mut Interner::default())
+        }) {
+            Ok((jobs, n)) => {
+                parts.bytes += n;
+                parts.finished_jobs = Some(jobs);
+            }
+            Err(e) => parts.warnings.push(e),
+        }
+    }
+}
+
+/// Default accounting window when the poller gives none.
+const ACCOUNTING_LOOKBACK_SECONDS: u64 = 3600;
+
+/// The final states asked of `sacct --state`. With a state list, `-S`/`-E` select jobs
+/// that were in one of these states inside the window, i.e. that ENDED in it; without
+/// one, sacct (and slurmdbd's REST jobs query) also returns running and pending jobs, and
+/// misses jobs cancelled before they ever became eligible (seen on 22.05).
+const SACCT_FINAL_STATES: &str = "BF,CA,CD,DL,F,NF,OOM,PR,TO";
+
+/// `sacct --json --allusers --allocations --starttime now-N --endtime now --state ...`.
+/// `--allocations` (`-X`) drops the steps, 2-3x smaller output; times are relative to the
+/// local clock, so the child's `TZ` does not matter.
+fn sacct_args(since: Option<u64>, now: u64) -> Vec<String> {
+    let back = since.map_or(ACCOUNTING_LOOKBACK_SECONDS, |s| now.saturating_sub(s));
+    [
+        "--json",
+        "--allusers",
+        "--allocations",
+        "--starttime",
+        &format!("now-{back}"),
+        "--endtime",
+        "now",
+        "--state",
+        SACCT_FINAL_STATES,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
 impl Source for CliSource {
     fn name(&self) -> &str {
         "cli"
     }
 
     fn poll(&self) -> PollFuture<'_> {
+        self.poll_with(PollRequest::default())
+    }
+
+    fn poll_with(&self, req: PollRequest) -> PollFuture<'_> {
         let config = self.config.clone();
         let want = self.extras;
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || CliSource::poll_blocking(&config, want))
+            tokio::task::spawn_blocking(move || CliSource::poll_blocking(&config, want, req))
                 .await
                 .map_err(|e| SourceError::Io {
                     what: "cli poll".into(),
@@ -381,6 +444,15 @@ mod tests {
             .expect_err("fails");
         assert_eq!(err.kind(), "exit", "{err}");
         assert!(err.to_string().contains("nonexistent"), "{err}");
+    }
+
+    #[test]
+    fn sacct_reads_only_what_ended_since_the_cursor() {
+        assert_eq!(
+            sacct_args(Some(1_000), 1_600).join(" "),
+            "--json --allusers --allocations --starttime now-600 --endtime now --state BF,CA,CD,DL,F,NF,OOM,PR,TO"
+        );
+        assert!(sacct_args(None, 1_600).contains(&"now-3600".to_owned()));
     }
 
     #[test]

@@ -10,9 +10,12 @@
 
 pub mod cgroup;
 pub mod cli;
+pub mod native;
+pub mod node_exporter;
 pub mod replay;
 pub mod rest;
 pub mod sim;
+pub mod textfile;
 
 use crate::model::{
     Association, CgroupJob, Controller, Diag, FinishedJob, Job, License, Node, Partition, Qos,
@@ -40,6 +43,9 @@ pub struct Parts {
     pub reservations: Option<Vec<Reservation>>,
     /// Jobs finished since the last poll (accounting).
     pub finished_jobs: Option<Vec<FinishedJob>>,
+    /// The accounting ledger's totals, set by the poller after it took `finished_jobs`
+    /// into its ledger; sources leave it `None`.
+    pub accounting: Option<std::sync::Arc<crate::model::AccountingTotals>>,
     pub cgroup_jobs: Option<Vec<CgroupJob>>,
     pub external: Option<Vec<crate::store::Family>>,
     /// When the data was read, seconds since the epoch.
@@ -62,6 +68,8 @@ pub struct Extras {
     pub reservations: bool,
     pub qos: bool,
     pub associations: bool,
+    /// Finished jobs from slurmdbd (`sacct --json`, `/slurmdb/vX/jobs`), read incrementally.
+    pub accounting: bool,
 }
 
 impl Extras {
@@ -73,6 +81,7 @@ impl Extras {
             reservations: true,
             qos: true,
             associations: true,
+            accounting: true,
         }
     }
 
@@ -84,6 +93,7 @@ impl Extras {
             reservations: false,
             qos: false,
             associations: false,
+            accounting: false,
         }
     }
 
@@ -97,6 +107,7 @@ impl Extras {
             reservations: on("reservations"),
             qos: on("limits"),
             associations: on("fairshare") || on("limits"),
+            accounting: on("accounting"),
         }
     }
 }
@@ -160,11 +171,25 @@ impl SourceError {
 
 pub type PollFuture<'a> = Pin<Box<dyn Future<Output = Result<Parts, SourceError>> + Send + 'a>>;
 
+/// What the poller asks of one poll besides "everything the source offers".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollRequest {
+    /// Read finished jobs that ended from this time on (seconds since the epoch); `None`
+    /// leaves the window to the source (its default lookback). Set by the poller from the
+    /// accounting ledger's cursor, so each poll reads only what is new (with overlap).
+    pub accounting_since_epoch: Option<u64>,
+}
+
 /// A place Slurm data comes from. `poll` reads everything the source offers once.
 pub trait Source: Send + Sync {
     /// Stable name for logs and the `source` label (`rest`, `cli`, `sim`, `replay`).
     fn name(&self) -> &str;
     fn poll(&self) -> PollFuture<'_>;
+    /// [`Source::poll`] with the poller's request; sources that read accounting override it.
+    fn poll_with(&self, req: PollRequest) -> PollFuture<'_> {
+        let _ = req;
+        self.poll()
+    }
 }
 
 /// Seconds since the epoch now.

@@ -14,6 +14,9 @@
 //! `parse::qos::SACCTMGR_QOS_FORMAT`), `slurmdb_vX_associations.json`, and
 //! `..._shares.json` / `sshare.txt` (`sshare -a -l -P`).
 //!
+//! Finished jobs (accounting): `slurmdb_vX_jobs.json` / `sacct.json`
+//! (`sacct --json -a -X -S ... -E ... -s ...`).
+//!
 //! REST files win over CLI files. Jobs and nodes are required; everything else is optional.
 
 use super::{Counted, Parts, PollFuture, Source, SourceError};
@@ -29,6 +32,7 @@ use crate::parse::partitions::{parse_partitions, parse_partitions_text};
 use crate::parse::ping::{parse_ping_json, parse_scontrol_ping_text};
 use crate::parse::qos::{parse_qos_json, parse_sacctmgr_qos_text};
 use crate::parse::reservations::{parse_reservations_json, parse_scontrol_reservations_text};
+use crate::parse::sacct::parse_sacct_json;
 use crate::parse::versions::SUPPORTED;
 use std::path::{Path, PathBuf};
 
@@ -227,7 +231,35 @@ fn read_optional(dir: &Path, parts: &mut Parts) -> Result<(), SourceError> {
             shares.unwrap_or_default(),
         ));
     }
+    parts.finished_jobs = read_finished_jobs(dir, &mut parts.bytes)?;
     Ok(())
+}
+
+/// Finished jobs: `slurmdb_vX_jobs.json` (`/slurmdb/vX/jobs`) or `sacct.json`
+/// (`sacct --json`), streamed. The whole file is one batch: replayed every poll, the
+/// ledger counts each job once.
+fn read_finished_jobs(
+    dir: &Path,
+    bytes: &mut u64,
+) -> Result<Option<Vec<crate::model::FinishedJob>>, SourceError> {
+    let path = newest(dir, true, "jobs").or_else(|| {
+        let p = dir.join("sacct.json");
+        p.is_file().then_some(p)
+    });
+    let Some(p) = path else { return Ok(None) };
+    let what = p.display().to_string();
+    let f = std::fs::File::open(&p).map_err(|e| SourceError::Io {
+        what: what.clone(),
+        msg: e.to_string(),
+    })?;
+    let mut r = Counted {
+        inner: std::io::BufReader::with_capacity(1 << 20, f),
+        count: 0,
+    };
+    let jobs = parse_sacct_json(&mut r, &mut Interner::default())
+        .map_err(|err| SourceError::Parse { what, err })?;
+    *bytes += r.count;
+    Ok(Some(jobs))
 }
 
 impl Source for ReplaySource {

@@ -3299,6 +3299,101 @@ impl SimCluster {
     }
 }
 
+impl SimCluster {
+    /// `GET /slurmdb/v0.0.38/jobs` (the same document as `sacct --json`): the jobs of this
+    /// cluster that have finished, in slurmdbd's job record shape (allocated TRES, times,
+    /// exit codes as `status`/`return_code`/`signal`). Running and pending jobs are left
+    /// out, as `sacct --state` leaves them out.
+    pub fn write_finished_jobs(&self, w: &mut dyn Write) -> io::Result<()> {
+        let finished = self.jobs.iter().filter(|j| {
+            j.end > 0
+                && matches!(
+                    j.state,
+                    JState::Completed
+                        | JState::Cancelled
+                        | JState::Failed
+                        | JState::Timeout
+                        | JState::OutOfMemory
+                        | JState::NodeFail
+                        | JState::Preempted
+                )
+        });
+        write_list_doc(
+            w,
+            Api::Slurmdb,
+            "jobs",
+            finished.map(|j| self.finished_job_out(j)),
+        )
+    }
+
+    fn finished_job_out(&self, j: &SimJob) -> serde_json::Value {
+        use serde_json::json;
+        let assoc = &self.assocs[j.assoc as usize];
+        let user = &self.users[usize::from(assoc.user.unwrap_or(0))];
+        let account = self.accounts[usize::from(assoc.account)].name;
+        let ran = j.start > 0 && (j.state != JState::Cancelled || j.ran);
+        let cpus = j.cpus();
+        let nodes = u64::from(j.nodes);
+        let mem = match j.mem {
+            Mem::PerCpu(m) => u64::from(m) * cpus,
+            Mem::PerNode(m) => u64::from(m) * nodes,
+        };
+        let tres = |t: &str, id: u32, n: u64, name: Option<&str>| json!({ "type": t, "name": name, "id": id, "count": n });
+        let mut allocated = Vec::new();
+        if ran {
+            allocated.push(tres("cpu", 1, cpus, None));
+            allocated.push(tres("mem", 2, mem, None));
+            allocated.push(tres("node", 4, nodes, None));
+            allocated.push(tres("billing", 5, cpus, None));
+            if j.gpn > 0 {
+                allocated.push(tres("gres", 1001, u64::from(j.gpn) * nodes, Some("gpu")));
+            }
+        }
+        let (start, elapsed) = if ran {
+            (j.start, j.end.saturating_sub(j.start))
+        } else {
+            (0, 0)
+        };
+        // The simulator keeps a wait(2) status: signal in the low 7 bits, code above.
+        let exit_code = if j.exit_code & 0x7f != 0 {
+            json!({ "status": "SIGNALED", "return_code": null,
+                    "signal": { "signal_id": j.exit_code & 0x7f, "name": "" } })
+        } else {
+            json!({ "status": if j.exit_code == 0 { "SUCCESS" } else { "FAILED" },
+                    "return_code": j.exit_code >> 8 })
+        };
+        json!({
+            "account": account,
+            "array": {
+                "job_id": j.array_job_id,
+                "task_id": j.array_task,
+            },
+            "association": { "account": account, "cluster": CLUSTER, "partition": null, "user": user.name },
+            "cluster": CLUSTER,
+            "derived_exit_code": { "status": "SUCCESS", "return_code": 0 },
+            "time": {
+                "elapsed": elapsed,
+                "eligible": j.eligible,
+                "end": j.end,
+                "start": start,
+                "submission": j.submit,
+                "suspended": 0,
+                "limit": j.time_limit,
+            },
+            "exit_code": exit_code,
+            "group": user.name,
+            "het": { "job_id": 0, "job_offset": null },
+            "job_id": j.id,
+            "partition": PARTS[usize::from(j.part)].name,
+            "qos": QOS[usize::from(j.qos)].name,
+            "state": { "current": j.state.upper(), "reason": "None" },
+            "steps": [],
+            "tres": { "allocated": allocated, "requested": [] },
+            "user": user.name,
+        })
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The simulator as a source: its bytes go through a pipe into the same streaming parsers the
 // REST and CLI sources use, so the demo and the benchmark run the real parse path.
@@ -3413,7 +3508,13 @@ impl SimSource {
         let shares = associations::parse_sshare_text(&String::from_utf8_lossy(&sshare), &mut names)
             .map_err(parse_err("sshare"))?;
         let assoc = associations::merge(limits, shares);
+        let (finished, fb) = piped(&sim, SimCluster::write_finished_jobs, |r| {
+            crate::parse::sacct::parse_sacct_json(r, &mut Interner::default())
+        })
+        .map_err(|e| io_err("finished jobs", e))?;
+        small_bytes += fb;
         Ok(super::Parts {
+            finished_jobs: Some(finished),
             diag: Some(diag),
             controllers: Some(controllers),
             licenses: Some(license_list),
