@@ -249,6 +249,11 @@ impl Sink {
         self.family(Kind::Histogram, name, help, label_names)
     }
 
+    /// Adds families made elsewhere (ingested from Prometheus-text sources).
+    pub fn extend(&mut self, families: impl IntoIterator<Item = Family>) {
+        self.families.extend(families);
+    }
+
     /// Number of families made so far.
     pub fn len(&self) -> usize {
         self.families.len()

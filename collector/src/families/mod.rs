@@ -146,53 +146,103 @@ pub const FAMILIES: &[(&str, Collect)] = &[
     ("usage", usage::collect),
 ];
 
+/// A metric family a site adds when it embeds the collector as a library. It is treated
+/// like a built-in one: `collectors.disabled`, label budgets, `slurm_exporter_series`.
+///
+/// ```
+/// use collector::families::{collect_all_with, CustomFamily, Options};
+/// use collector::model::Snapshot;
+/// use collector::store::{Owner, Sink};
+///
+/// /// Jobs waiting on the site's license server, from the snapshot.
+/// struct LicenseWaits;
+/// impl CustomFamily for LicenseWaits {
+///     fn name(&self) -> &'static str {
+///         "site_license_waits"
+///     }
+///     fn collect(&self, s: &Snapshot, out: &mut Sink) {
+///         let waiting = s.jobs.iter().filter(|j| &*j.reason == "Licenses").count();
+///         out.gauge("slurm_site_license_waiting_jobs", "Jobs waiting for licenses.", &[])
+///             .push(Owner::Cluster, [], waiting as f64);
+///     }
+/// }
+///
+/// let fams = collect_all_with(&Snapshot::default(), &Options::default(), &[&LicenseWaits]);
+/// assert!(fams.iter().any(|f| f.name == "slurm_site_license_waiting_jobs"));
+/// ```
+pub trait CustomFamily: Send + Sync {
+    /// The family's name in `collectors.disabled`, budgets and `slurm_exporter_series`.
+    fn name(&self) -> &'static str;
+    /// Adds series to `out`; every series names its [`Owner`](crate::store::Owner).
+    fn collect(&self, snapshot: &Snapshot, out: &mut Sink);
+}
+
 /// Runs every enabled family over the snapshot.
 pub fn collect_all(snapshot: &Snapshot, options: &Options) -> Vec<Family> {
-    let mut sink = Sink::default();
-    let mut stats = Vec::with_capacity(FAMILIES.len());
-    for (name, collect) in FAMILIES {
-        if !options.disabled.contains(*name) {
-            let first = sink.len();
-            collect(snapshot, options, &mut sink);
-            let budget = options
-                .label_budgets
-                .get(*name)
-                .copied()
-                .unwrap_or(options.default_label_budget);
-            let folded = apply_budget(sink.families_from(first), budget);
-            let series = sink
-                .families_from(first)
-                .iter()
-                .map(|f| f.series.len())
-                .sum();
-            stats.push(FamilyStats {
-                family: name,
-                series,
-                folded,
-            });
-        }
+    collect_all_with(snapshot, options, &[])
+}
+
+/// Runs one family into `sink` unless disabled, applies its label budget, records its size.
+fn run_family(
+    name: &'static str,
+    options: &Options,
+    sink: &mut Sink,
+    stats: &mut Vec<FamilyStats>,
+    collect: impl FnOnce(&mut Sink),
+) {
+    if options.disabled.contains(name) {
+        return;
     }
-    // Families ingested ready-made (slurmctld's /metrics, node_exporter, textfiles): same
-    // budget rules, counted as one family "external", served after the built-in ones.
-    let mut external: Vec<Family> = Vec::new();
-    if !options.disabled.contains("external") && !snapshot.external.is_empty() {
-        external = snapshot.external.as_ref().clone();
-        let budget = options
-            .label_budgets
-            .get("external")
-            .copied()
-            .unwrap_or(options.default_label_budget);
-        let folded = apply_budget(&mut external, budget);
-        stats.push(FamilyStats {
-            family: "external",
-            series: external.iter().map(|f| f.series.len()).sum(),
-            folded,
+    let first = sink.len();
+    collect(sink);
+    let budget = options
+        .label_budgets
+        .get(name)
+        .copied()
+        .unwrap_or(options.default_label_budget);
+    let folded = apply_budget(sink.families_from(first), budget);
+    let series = sink
+        .families_from(first)
+        .iter()
+        .map(|f| f.series.len())
+        .sum();
+    stats.push(FamilyStats {
+        family: name,
+        series,
+        folded,
+    });
+}
+
+/// [`collect_all`] plus the site's own families, after the built-in ones.
+pub fn collect_all_with(
+    snapshot: &Snapshot,
+    options: &Options,
+    custom: &[&dyn CustomFamily],
+) -> Vec<Family> {
+    let mut sink = Sink::default();
+    let mut stats = Vec::with_capacity(FAMILIES.len() + custom.len() + 1);
+    for (name, collect) in FAMILIES {
+        run_family(name, options, &mut sink, &mut stats, |out| {
+            collect(snapshot, options, out)
+        });
+    }
+    for c in custom {
+        run_family(c.name(), options, &mut sink, &mut stats, |out| {
+            c.collect(snapshot, out)
+        });
+    }
+    // Families ingested ready-made (slurmctld's /metrics, node_exporter, textfiles): the
+    // same rules, counted as one family "external", served after everything else.
+    let mut external = Sink::default();
+    if !snapshot.external.is_empty() {
+        run_family("external", options, &mut external, &mut stats, |out| {
+            out.extend(snapshot.external.iter().cloned())
         });
     }
     // The exporter's own health is always on: it is how a broken source is noticed.
     exporter::collect(snapshot, &stats, &mut sink);
     let mut families = sink.into_families();
-    families.extend(external);
+    families.extend(external.into_families());
     families
 }
 
