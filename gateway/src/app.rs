@@ -2,6 +2,7 @@
 
 use crate::config::{AccountingConfig, Config, SimSection, SourceConfig, SourceKind};
 use crate::stack::{self, AppState, Limits};
+use crate::tls::{self, ReloadableTls, TlsConfig};
 use collector::families::{self, Options};
 use collector::ledger::Ledger;
 use collector::poller::{self, ClusterSpec, PollConfig, Runner};
@@ -225,6 +226,7 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
             request_timeout: Duration::from_secs(cfg.server.request_timeout_seconds.max(1)),
             max_concurrent: cfg.server.max_concurrent_requests.max(1),
         },
+        cfg.server.tls.clone(),
         |_| {},
     )
     .await
@@ -236,8 +238,13 @@ pub async fn run_server(
     clusters: Vec<ClusterSpec>,
     options: Options,
     limits: Limits,
+    tls: Option<TlsConfig>,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), String> {
+    // Certificates are checked before binding: a bad file stops start-up with its name.
+    let tls = tls
+        .map(|t| ReloadableTls::load(t).map_err(|e| format!("server.tls: {e}")))
+        .transpose()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -247,12 +254,43 @@ pub async fn run_server(
     let app = stack::build(AppState { store }, limits);
     tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
     on_ready(bound);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server failed: {e}"));
+    let served = match tls {
+        Some(tls) => {
+            tokio::spawn(reload_on_sighup(tls.clone()));
+            tls::serve_tls(listener, tls, app, shutdown_signal())
+                .await
+                .map_err(|e| format!("server failed: {e}"))
+        }
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| format!("server failed: {e}")),
+    };
     poller.abort();
     served
+}
+
+/// SIGHUP re-reads the certificate, key and client CA; a bad new set is refused and the
+/// old one keeps serving.
+async fn reload_on_sighup(tls: ReloadableTls) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!(
+                    fingerprint = %tls.server_cert_fingerprint(),
+                    "TLS certificates reloaded"
+                ),
+                Err(e) => {
+                    tracing::error!("TLS reload refused, still serving the old certificates: {e}")
+                }
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -311,7 +349,7 @@ pub async fn demo(
         runners: vec![Runner::new(source, poll)],
         window: poller::DEFAULT_CORRELATION_WINDOW,
     };
-    run_server(listen, vec![demo], Options::default(), limits, move |bound| {
+    run_server(listen, vec![demo], Options::default(), limits, None, move |bound| {
         if let Some(dir) = &state_dir {
             let _ = std::fs::create_dir_all(dir);
             let info = serde_json::json!({ "url": format!("http://{bound}") });

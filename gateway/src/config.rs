@@ -68,6 +68,8 @@ pub struct ServerConfig {
     pub request_timeout_seconds: u64,
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent_requests: usize,
+    /// TLS (1.3 by default) and client certificates, with exporter-toolkit's field names.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 fn default_listen() -> String {
@@ -86,6 +88,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             request_timeout_seconds: default_request_timeout(),
             max_concurrent_requests: default_max_concurrent(),
+            tls: None,
         }
     }
 }
@@ -368,6 +371,9 @@ impl Config {
         if let Some(a) = &mut self.accounting {
             fix(&mut a.ledger_dir);
         }
+        if let Some(t) = &mut self.server.tls {
+            t.resolve_paths(base);
+        }
         let sources = self
             .source
             .iter_mut()
@@ -398,6 +404,9 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
+        if let Some(t) = &self.server.tls {
+            t.validate().map_err(|e| format!("server.tls: {e}"))?;
+        }
         match (&self.source, self.clusters.is_empty()) {
             (Some(s), true) => s.validate("source")?,
             (None, false) => {
@@ -473,9 +482,15 @@ impl Config {
                 self.server.listen
             )
         })?;
-        if !a.ip().is_loopback() {
+        // Off loopback only behind verified client certificates: until the token and OIDC
+        // layers are wired in, a client certificate is the only authentication there is.
+        let mtls =
+            self.server.tls.as_ref().is_some_and(|t| {
+                t.client_auth() == crate::tls::ClientAuth::RequireAndVerifyClientCert
+            });
+        if !a.ip().is_loopback() && !mtls {
             return Err(format!(
-                "server.listen: {a} is not a loopback address; until TLS and authentication are configured the exporter serves on loopback only"
+                "server.listen: {a} is not a loopback address; off loopback the exporter needs [server.tls] with client_auth_type = \"RequireAndVerifyClientCert\""
             ));
         }
         Ok(a)

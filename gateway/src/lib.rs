@@ -7,3 +7,5 @@ pub mod config;
 pub mod routes;
 pub mod stack;
 pub mod tenancy;
+pub mod devcerts;
+pub mod tls;

@@ -66,6 +66,15 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+    /// Make development certificates: a CA, a server certificate for 127.0.0.1/localhost and
+    /// one client certificate per tenant (never for production; see certs-dev/README.md).
+    DevCerts {
+        #[arg(long)]
+        out: PathBuf,
+        /// Tenants to make client certificates for (repeatable).
+        #[arg(long = "tenant", default_values_t = ["alpha".to_owned(), "beta".to_owned()])]
+        tenants: Vec<String>,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         #[arg(long)]
@@ -194,6 +203,26 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => {
             init_logs("info");
             gateway::app::demo(listen, nodes, jobs, state_dir).await
+        }
+        Command::DevCerts { out, tenants } => {
+            let names: Vec<&str> = tenants.iter().map(String::as_str).collect();
+            let dc = gateway::devcerts::generate(&out, &names)?;
+            println!("CA:     {}", dc.ca_cert.display());
+            println!(
+                "server: {} (key {})",
+                dc.server_cert.display(),
+                dc.server_key.display()
+            );
+            for c in &dc.clients {
+                println!(
+                    "client {}: {} (key {}, SAN {})",
+                    c.tenant,
+                    c.cert.display(),
+                    c.key.display(),
+                    c.uri
+                );
+            }
+            Ok(())
         }
         Command::CheckConfig { config } => {
             Config::load(&config).map_err(|e| e.to_string())?;
