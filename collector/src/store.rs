@@ -416,8 +416,9 @@ pub fn encode(
     }
 }
 
-/// Encoded bodies by (format, gzipped).
-type BodyCache = HashMap<(Format, bool), Arc<[u8]>>;
+/// Encoded bodies by (view, format, gzipped). A generation lives one poll interval, so the
+/// cache holds at most one body per view and format: the tenants times four.
+type BodyCache = HashMap<(Arc<str>, Format, bool), Arc<[u8]>>;
 
 /// One published collection: all families, immutable, plus encoded bodies cached on first use.
 #[derive(Debug)]
@@ -445,12 +446,25 @@ impl Generation {
 
     /// The full (operator) view, encoded once per generation and format, optionally gzipped.
     pub fn full_body(&self, format: Format, gzip: bool) -> Arc<[u8]> {
-        let key = (format, gzip);
+        self.view_body(&Arc::from("*"), format, gzip, &|_| true)
+    }
+
+    /// The series `visible` lets through, encoded once per generation, view name and
+    /// format and shared by every scrape of that view. `view` must name `visible` uniquely
+    /// (a tenant and its role): the name is the cache key.
+    pub fn view_body(
+        &self,
+        view: &Arc<str>,
+        format: Format,
+        gzip: bool,
+        visible: &dyn Fn(&Owner) -> bool,
+    ) -> Arc<[u8]> {
+        let key = (view.clone(), format, gzip);
         if let Some(b) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return b;
         }
         let mut raw = Vec::with_capacity(self.series_count() * 64);
-        encode(&self.families, format, &|_| true, &mut raw);
+        encode(&self.families, format, visible, &mut raw);
         let body: Arc<[u8]> = if gzip {
             gzip_fast(&raw).into()
         } else {

@@ -1,7 +1,8 @@
 //! Wiring: a source from the configuration, the poller, the store and the HTTP server.
 
 use crate::config::{AccountingConfig, Config, SimSection, SourceConfig, SourceKind};
-use crate::stack::{self, AppState, Limits};
+use crate::layer::authn::Authenticator;
+use crate::stack::{self, AppState, Limits, Tenancy};
 use crate::tls::{self, ReloadableTls, TlsConfig};
 use collector::families::{self, Options};
 use collector::ledger::Ledger;
@@ -216,31 +217,51 @@ pub async fn collect_once(cfg: &Config, format: Format) -> Result<Vec<u8>, Strin
 
 /// Serves `/metrics` from the background pollers until SIGINT/SIGTERM.
 pub async fn serve(cfg: Config) -> Result<(), String> {
-    let addr = cfg.listen_addr()?;
     let clusters = make_clusters(&cfg)?;
-    run_server(
-        addr,
-        clusters,
-        cfg.options(),
-        Limits {
+    let serving = Serving {
+        addr: cfg.listen_addr()?,
+        limits: Limits {
             request_timeout: Duration::from_secs(cfg.server.request_timeout_seconds.max(1)),
             max_concurrent: cfg.server.max_concurrent_requests.max(1),
         },
-        cfg.server.tls.clone(),
-        |_| {},
-    )
-    .await
+        tls: cfg.server.tls.clone(),
+        tenancy: tenancy(&cfg)?,
+    };
+    run_server(serving, clusters, cfg.options(), |_| {}).await
 }
 
-/// Binds, starts the poller, calls `on_ready` with the bound address, and serves.
+/// The authenticator and tenant scopes, when `[auth]` is configured. Checked at start-up:
+/// no network calls, every file and value verified.
+pub fn tenancy(cfg: &Config) -> Result<Option<Arc<Tenancy>>, String> {
+    let Some(auth) = &cfg.auth else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(Tenancy {
+        authn: Arc::new(Authenticator::new(auth).map_err(|e| e.to_string())?),
+        scopes: cfg.tenant_scopes()?,
+    })))
+}
+
+/// How the server listens and whom it serves.
+pub struct Serving {
+    pub addr: SocketAddr,
+    pub limits: Limits,
+    pub tls: Option<TlsConfig>,
+    pub tenancy: Option<Arc<Tenancy>>,
+}
+
 pub async fn run_server(
-    addr: SocketAddr,
+    serving: Serving,
     clusters: Vec<ClusterSpec>,
     options: Options,
-    limits: Limits,
-    tls: Option<TlsConfig>,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), String> {
+    let Serving {
+        addr,
+        limits,
+        tls,
+        tenancy,
+    } = serving;
     // Certificates are checked before binding: a bad file stops start-up with its name.
     let tls = tls
         .map(|t| ReloadableTls::load(t).map_err(|e| format!("server.tls: {e}")))
@@ -251,7 +272,7 @@ pub async fn run_server(
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let store = Arc::new(Store::default());
     let poller = tokio::spawn(poller::run_clusters(clusters, store.clone(), options));
-    let app = stack::build(AppState { store }, limits);
+    let app = stack::build(AppState { store, tenancy }, limits);
     tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
     on_ready(bound);
     let served = match tls {
@@ -349,7 +370,13 @@ pub async fn demo(
         runners: vec![Runner::new(source, poll)],
         window: poller::DEFAULT_CORRELATION_WINDOW,
     };
-    run_server(listen, vec![demo], Options::default(), limits, None, move |bound| {
+    let serving = Serving {
+        addr: listen,
+        limits,
+        tls: None,
+        tenancy: None,
+    };
+    run_server(serving, vec![demo], Options::default(), move |bound| {
         if let Some(dir) = &state_dir {
             let _ = std::fs::create_dir_all(dir);
             let info = serde_json::json!({ "url": format!("http://{bound}") });

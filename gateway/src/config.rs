@@ -1,6 +1,7 @@
 //! The TOML configuration, validated strictly: an unknown key, a wrong type or a missing
 //! required value is an error that names the file, the key and what was expected.
 
+use crate::tenancy::{TenantId, TenantScope};
 use collector::families::Options;
 use collector::poller::PollConfig;
 use collector::source::cli::CliConfig;
@@ -28,6 +29,25 @@ pub struct Config {
     pub collectors: CollectorsConfig,
     /// Where chargeback counters persist; without it they restart with the process.
     pub accounting: Option<AccountingConfig>,
+    /// Who may scrape. Without it the server answers anyone, so it refuses any address but
+    /// loopback unless mutual TLS is on.
+    pub auth: Option<crate::layer::authn::AuthnConfig>,
+    /// The tenants: which Slurm accounts, partitions and cluster-wide series each owns.
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub name: String,
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub partitions: Vec<String>,
+    /// Cluster-wide series (totals, nodes, scheduler): shared infrastructure, off by default.
+    #[serde(default)]
+    pub cluster: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -402,8 +422,45 @@ impl Config {
         }
     }
 
+    /// Each tenant's scope, by tenant id.
+    pub fn tenant_scopes(&self) -> Result<BTreeMap<TenantId, TenantScope>, String> {
+        let mut out = BTreeMap::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            let id = TenantId::parse(&t.name).map_err(|e| format!("tenants[{i}].name: {e}"))?;
+            let scope = TenantScope {
+                tenant: id.clone(),
+                accounts: t.accounts.iter().cloned().collect(),
+                partitions: t.partitions.iter().cloned().collect(),
+                cluster: t.cluster,
+            };
+            if out.insert(id, scope).is_some() {
+                return Err(format!("tenants[{i}]: a second tenant named {:?}", t.name));
+            }
+        }
+        Ok(out)
+    }
+
     fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
+        let scopes = self.tenant_scopes()?;
+        if let Some(auth) = &self.auth {
+            let named = auth
+                .client_certs
+                .iter()
+                .map(|c| ("auth.client_certs", &c.tenant))
+                .chain(
+                    auth.api_tokens
+                        .iter()
+                        .map(|t| ("auth.api_tokens", &t.tenant)),
+                );
+            for (key, tenant) in named {
+                if !scopes.contains_key(tenant) {
+                    return Err(format!(
+                        "{key}: tenant {tenant} is not defined in [[tenants]]"
+                    ));
+                }
+            }
+        }
         if let Some(t) = &self.server.tls {
             t.validate().map_err(|e| format!("server.tls: {e}"))?;
         }

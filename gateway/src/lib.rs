@@ -4,8 +4,9 @@
 
 pub mod app;
 pub mod config;
+pub mod devcerts;
+pub mod layer;
 pub mod routes;
 pub mod stack;
 pub mod tenancy;
-pub mod devcerts;
 pub mod tls;

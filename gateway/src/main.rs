@@ -75,10 +75,26 @@ enum Command {
         #[arg(long = "tenant", default_values_t = ["alpha".to_owned(), "beta".to_owned()])]
         tenants: Vec<String>,
     },
+    /// API tokens for scrapers.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         #[arg(long)]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new random token once, and the config entry that stores only its hash.
+    New {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "viewer")]
+        role: String,
     },
 }
 
@@ -222,6 +238,21 @@ async fn run(cli: Cli) -> Result<(), String> {
                     c.uri
                 );
             }
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::New { tenant, role },
+        } => {
+            let tenant = gateway::tenancy::TenantId::parse(&tenant)?;
+            let role = gateway::tenancy::Role::parse(&role)?;
+            let (token, entry) = gateway::layer::authn::token::new_token(tenant, role)
+                .map_err(|e| format!("token new: {e}"))?;
+            let toml = toml::to_string(&entry).map_err(|e| format!("token new: {e}"))?;
+            println!("{token}");
+            eprintln!(
+                "The token above is shown once: give it to the scraper. Add this to the config \
+                 (it holds only the token's SHA-256):\n\n[[auth.api_tokens]]\n{toml}"
+            );
             Ok(())
         }
         Command::CheckConfig { config } => {

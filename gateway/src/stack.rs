@@ -1,10 +1,14 @@
-//! THE layer order of the HTTP stack, outermost first. Every layer is here, once, with the
-//! reason it sits where it does. (TLS, authentication, authorization, tenancy, quotas and
-//! auditing arrive with the gateway and audit issues, in the places marked below.)
+//! THE layer order of the HTTP stack. Every layer is here, once, with the reason it sits
+//! where it does. Read from the bottom of `build` up: axum's last `.layer` is outermost.
+//! TLS and the client certificate happen below the stack, in `tls.rs`'s accept loop.
+//! (Per-IP and per-tenant rate limits, quotas and auditing arrive in the marked places.)
 
+use crate::layer::authn::{Authenticator, AuthnLayer};
 use crate::routes;
+use crate::tenancy::{TenantId, TenantScope};
 use axum::Router;
 use collector::store::Store;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -14,6 +18,14 @@ use tower_http::timeout::TimeoutLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
+    /// `None`: no `[auth]`, every caller gets the full view (loopback or mTLS-only setups).
+    pub tenancy: Option<Arc<Tenancy>>,
+}
+
+/// Who sees what once callers are authenticated.
+pub struct Tenancy {
+    pub authn: Arc<Authenticator>,
+    pub scopes: BTreeMap<TenantId, TenantScope>,
 }
 
 /// Limits of the stack.
@@ -24,7 +36,11 @@ pub struct Limits {
 }
 
 pub fn build(state: AppState, limits: Limits) -> Router {
-    routes::router(state)
+    let authn = state
+        .tenancy
+        .as_ref()
+        .map(|t| AuthnLayer::new(t.authn.clone()));
+    routes::router(state, authn)
         // Innermost: scrapes carry no body; anything bigger is refused before a handler runs.
         .layer(RequestBodyLimitLayer::new(16 << 10))
         // A slow client or handler cannot hold a worker forever.

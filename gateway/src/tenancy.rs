@@ -72,9 +72,7 @@ impl Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                format!("role {s:?}: one of viewer, admin, operator, auditor, billing")
-            })
+            .ok_or_else(|| format!("role {s:?}: one of viewer, admin, operator, auditor, billing"))
     }
 }
 
@@ -107,9 +105,62 @@ pub struct Principal {
     pub method: AuthMethod,
 }
 
+/// What a tenant may see: its accounts (and their users), the partitions and cluster-wide
+/// series it is granted. Series without an owner a tenant holds are never shown: deny by
+/// default. The exporter's own health is for operators only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantScope {
+    pub tenant: TenantId,
+    pub accounts: std::collections::BTreeSet<String>,
+    pub partitions: std::collections::BTreeSet<String>,
+    /// Cluster-wide families (cluster totals, nodes, scheduler).
+    pub cluster: bool,
+}
+
+impl TenantScope {
+    pub fn allows(&self, owner: &collector::store::Owner) -> bool {
+        use collector::store::Owner;
+        match owner {
+            Owner::Exporter => false,
+            Owner::Cluster => self.cluster,
+            Owner::Partition(p) => self.partitions.contains(&**p),
+            Owner::Account(a) => self.accounts.contains(&**a),
+            Owner::User { account, .. } => self.accounts.contains(&**account),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use collector::store::Owner;
+
+    #[test]
+    fn a_tenant_sees_its_accounts_and_grants_and_nothing_else() {
+        let scope = TenantScope {
+            tenant: TenantId::parse("alpha").expect("valid"),
+            accounts: ["physics".to_owned()].into(),
+            partitions: ["gpu".to_owned()].into(),
+            cluster: false,
+        };
+        assert!(scope.allows(&Owner::Account("physics".into())));
+        assert!(scope.allows(&Owner::User {
+            account: "physics".into(),
+            user: "alice".into()
+        }));
+        assert!(scope.allows(&Owner::Partition("gpu".into())));
+        assert!(!scope.allows(&Owner::Account("chemistry".into())));
+        assert!(!scope.allows(&Owner::User {
+            account: "chemistry".into(),
+            user: "alice".into()
+        }));
+        assert!(!scope.allows(&Owner::Partition("cpu".into())));
+        assert!(
+            !scope.allows(&Owner::Cluster),
+            "cluster-wide only when granted"
+        );
+        assert!(!scope.allows(&Owner::Exporter), "operators only");
+    }
 
     #[test]
     fn tenant_ids_are_checked() {

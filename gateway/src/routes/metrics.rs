@@ -3,8 +3,9 @@
 //! Bodies are encoded once per generation and shared by every scrape.
 
 use crate::stack::AppState;
+use crate::tenancy::{Principal, Role};
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use collector::store::Format;
 
@@ -26,12 +27,44 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response<Body> {
+/// A short refusal; details go to the log, never to the client.
+fn refuse(status: StatusCode, why: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::from(why));
+    *r.status_mut() = status;
+    r
+}
+
+pub async fn metrics(
+    State(s): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    headers: HeaderMap,
+) -> Response<Body> {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
     let gzip = accepts_gzip(&headers);
     let g = s.store.load();
-    let body = g.full_body(format, gzip);
+    let body = match (&s.tenancy, principal) {
+        (None, _) => g.full_body(format, gzip),
+        // The authentication layer guarantees a principal; its absence is a wiring bug.
+        (Some(_), None) => return refuse(StatusCode::UNAUTHORIZED, "unauthorized\n"),
+        (Some(t), Some(Extension(p))) => match p.role {
+            Role::Operator => g.full_body(format, gzip),
+            // Admins see their own users in clear; viewers get pseudonyms (not built yet:
+            // refused rather than shown in clear).
+            Role::Admin => {
+                let Some(scope) = t.scopes.get(&p.tenant) else {
+                    tracing::warn!(tenant = %p.tenant, "principal's tenant has no scope");
+                    return refuse(StatusCode::FORBIDDEN, "forbidden\n");
+                };
+                let view: std::sync::Arc<str> = format!("admin:{}", p.tenant).into();
+                g.view_body(&view, format, gzip, &|o| scope.allows(o))
+            }
+            Role::Viewer | Role::Auditor | Role::Billing => {
+                tracing::info!(tenant = %p.tenant, role = %p.role, principal = %p.id, "no /metrics view for this role");
+                return refuse(StatusCode::FORBIDDEN, "forbidden\n");
+            }
+        },
+    };
     let mut resp = Response::new(Body::from(bytes::Bytes::from_owner(body)));
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();

@@ -1,0 +1,4 @@
+//! The gateway's own tower layers, one concern per module. Their order lives in
+//! `crate::stack`, not here.
+
+pub mod authn;

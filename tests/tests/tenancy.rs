@@ -1,0 +1,223 @@
+//! Tenant isolation through the real binary over TLS: each tenant's scrape (API token or
+//! client certificate) shows only its own accounts' series; an operator sees everything;
+//! no or wrong credentials get 401, roles without a view get 403. Scraped with curl.
+#![allow(clippy::disallowed_methods)] // curl is the independent client under test
+
+use e2e::{
+    assert_promtool_ok, free_loopback_port, run, run_exporter, workspace_path, Exposition, Server,
+};
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// Status code and body of one curl request.
+fn curl(url: &str, args: &[&str]) -> (u16, String) {
+    let r = run(
+        Command::new("curl")
+            .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
+            .args(args)
+            .arg(url),
+        None,
+        Duration::from_secs(20),
+    )
+    .expect("curl runs");
+    let out = String::from_utf8_lossy(&r.stdout).into_owned();
+    let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// `token new` prints the token on stdout and the config entry on stderr.
+fn new_token(tenant: &str, role: &str) -> (String, String) {
+    let r = run_exporter(&["token", "new", "--tenant", tenant, "--role", role]);
+    assert!(r.status.success(), "token new: {}", r.stderr);
+    let token = String::from_utf8_lossy(&r.stdout).trim().to_owned();
+    let entry = r
+        .stderr
+        .split_once("[[auth.api_tokens]]")
+        .map(|(_, e)| format!("[[auth.api_tokens]]{e}"))
+        .expect("the config entry");
+    assert!(token.starts_with("sxp_"), "{token}");
+    assert!(
+        !entry.contains(&token),
+        "the config entry must not hold the token"
+    );
+    (token, entry)
+}
+
+fn accounts(e: &Exposition) -> Vec<String> {
+    let mut a: Vec<String> = e
+        .family("slurm_account_jobs")
+        .filter_map(|(labels, _)| {
+            labels
+                .iter()
+                .find(|(k, _)| k == "account")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    a.sort();
+    a.dedup();
+    a
+}
+
+#[test]
+fn each_tenant_sees_only_its_accounts_and_strangers_see_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let made = run_exporter(&["dev-certs", "--out", d.to_str().expect("utf-8")]);
+    assert!(made.status.success(), "dev-certs: {}", made.stderr);
+    let (alpha, alpha_entry) = new_token("alpha", "admin");
+    let (beta, beta_entry) = new_token("beta", "admin");
+    let (op, op_entry) = new_token("ops", "operator");
+    let (viewer, viewer_entry) = new_token("alpha", "viewer");
+    let port = free_loopback_port();
+    let replay = workspace_path("collector/testdata/rest/22.05.8");
+    let config = format!(
+        r#"[server]
+listen = "127.0.0.1:{port}"
+
+[server.tls]
+cert_file = "{d}/server.pem"
+key_file = "{d}/server-key.pem"
+client_auth_type = "VerifyClientCertIfGiven"
+client_ca_file = "{d}/ca.pem"
+
+[source]
+kind = "replay"
+interval_seconds = 60
+[source.replay]
+dir = "{replay}"
+now_epoch = 1795860300
+
+[[tenants]]
+name = "alpha"
+accounts = ["physics"]
+
+[[tenants]]
+name = "beta"
+accounts = ["chemistry"]
+partitions = ["gpu"]
+
+[[tenants]]
+name = "ops"
+cluster = true
+
+[[auth.client_certs]]
+identity = "spiffe://slurm-exporter/tenant/alpha"
+tenant = "alpha"
+role = "admin"
+
+{alpha_entry}
+{beta_entry}
+{op_entry}
+{viewer_entry}
+"#,
+        d = d.display(),
+        replay = replay.display()
+    );
+    let cfg = d.join("config.toml");
+    std::fs::write(&cfg, config).expect("write config");
+    let server = Server::start(&cfg, &d.join("server.log"));
+    let url = format!("https://127.0.0.1:{port}");
+    let ca = d.join("ca.pem");
+    let ca = ca.to_str().expect("utf-8");
+    let bearer = |t: &str| format!("Authorization: Bearer {t}");
+
+    let t = Instant::now();
+    while curl(&format!("{url}/readyz"), &["--cacert", ca]).0 != 200 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "not ready: {}",
+            server.log()
+        );
+        sleep(Duration::from_millis(200));
+    }
+    let scrape = |who: &str, extra: &[&str]| {
+        let (code, body) = curl(
+            &format!("{url}/metrics"),
+            &[&["--cacert", ca], extra].concat(),
+        );
+        assert_eq!(code, 200, "{who}: {body}");
+        assert_promtool_ok(who, body.as_bytes());
+        Exposition::parse(&body).unwrap_or_else(|e| panic!("{who}: {e}"))
+    };
+
+    let a = scrape("alpha token", &["-H", &bearer(&alpha)]);
+    assert_eq!(accounts(&a), ["physics"]);
+    assert!(
+        a.get("slurm_cluster_nodes_configured", &[]).is_none(),
+        "no cluster grant"
+    );
+    assert!(
+        a.family("slurm_exporter_source_up").next().is_none(),
+        "operators only"
+    );
+    assert!(
+        a.family("slurm_user_jobs")
+            .all(|(l, _)| l.iter().any(|(k, v)| k == "account" && v == "physics")),
+        "alpha sees only its own users"
+    );
+
+    let b = scrape("beta token", &["-H", &bearer(&beta)]);
+    assert_eq!(accounts(&b), ["chemistry"]);
+    assert!(
+        b.family("slurm_partition_jobs")
+            .all(|(l, _)| l.iter().any(|(k, v)| k == "partition" && v == "gpu")),
+        "beta's partition grant is gpu only"
+    );
+
+    let o = scrape("operator token", &["-H", &bearer(&op)]);
+    assert_eq!(accounts(&o), ["biology", "chemistry", "physics"]);
+    assert!(o.family("slurm_exporter_source_up").next().is_some());
+
+    let cert = d.join("client-alpha.pem");
+    let key = d.join("client-alpha-key.pem");
+    let c = scrape(
+        "alpha certificate",
+        &[
+            "--cert",
+            cert.to_str().expect("utf-8"),
+            "--key",
+            key.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(accounts(&c), ["physics"]);
+
+    for (who, args, want) in [
+        ("no credentials", vec![], 401),
+        (
+            "wrong token",
+            vec!["-H".to_owned(), bearer("sxp_nope_nope")],
+            401,
+        ),
+        (
+            "token twice",
+            vec![
+                "-H".to_owned(),
+                bearer(&alpha),
+                "-H".to_owned(),
+                bearer(&beta),
+            ],
+            400,
+        ),
+        (
+            "viewer (no pseudonyms yet)",
+            vec!["-H".to_owned(), bearer(&viewer)],
+            403,
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, body) = curl(
+            &format!("{url}/metrics"),
+            &[&["--cacert", ca], &args[..]].concat(),
+        );
+        assert_eq!(code, want, "{who}: {body}");
+        assert!(!body.contains("slurm_"), "{who} must see no series");
+    }
+    // Health stays open: it says nothing about the cluster.
+    assert_eq!(curl(&format!("{url}/healthz"), &["--cacert", ca]).0, 200);
+
+    let status = server
+        .terminate(Duration::from_secs(15))
+        .expect("server stops");
+    assert!(status.success(), "{status}");
+}
