@@ -355,6 +355,20 @@ pub fn encode(
     visible: &dyn Fn(&Owner) -> bool,
     out: &mut Vec<u8>,
 ) {
+    encode_with(families, format, visible, None, out)
+}
+
+/// Rewrites a label value for a view (`label name`, `value`) -> replacement; `None` keeps it.
+pub type Rewrite<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
+
+/// [`encode`] with label values rewritten on the way out (per-tenant pseudonyms).
+pub fn encode_with(
+    families: &[Family],
+    format: Format,
+    visible: &dyn Fn(&Owner) -> bool,
+    rewrite: Option<Rewrite<'_>>,
+    out: &mut Vec<u8>,
+) {
     let mut header = String::new();
     for f in families {
         let mut shown = f.series.iter().filter(|s| visible(&s.owner)).peekable();
@@ -393,7 +407,10 @@ pub fn encode(
                     first = false;
                     out.extend_from_slice(name.as_bytes());
                     out.extend_from_slice(b"=\"");
-                    write_escaped_label(out, value);
+                    match rewrite.and_then(|r| r(name, value)) {
+                        Some(v) => write_escaped_label(out, &v),
+                        None => write_escaped_label(out, value),
+                    }
                     out.push(b'"');
                 }
                 if let Some(b) = le {
@@ -459,12 +476,25 @@ impl Generation {
         gzip: bool,
         visible: &dyn Fn(&Owner) -> bool,
     ) -> Arc<[u8]> {
+        self.view_body_with(view, format, gzip, visible, None)
+    }
+
+    /// [`Generation::view_body`] with label values rewritten (per-tenant pseudonyms); the
+    /// view name must name the rewrite too.
+    pub fn view_body_with(
+        &self,
+        view: &Arc<str>,
+        format: Format,
+        gzip: bool,
+        visible: &dyn Fn(&Owner) -> bool,
+        rewrite: Option<Rewrite<'_>>,
+    ) -> Arc<[u8]> {
         let key = (view.clone(), format, gzip);
         if let Some(b) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return b;
         }
         let mut raw = Vec::with_capacity(self.series_count() * 64);
-        encode(&self.families, format, visible, &mut raw);
+        encode_with(&self.families, format, visible, rewrite, &mut raw);
         let body: Arc<[u8]> = if gzip {
             gzip_fast(&raw).into()
         } else {

@@ -2,6 +2,7 @@
 
 use crate::config::{AccountingConfig, Config, SimSection, SourceConfig, SourceKind};
 use crate::layer::authn::Authenticator;
+use crate::pii::Pseudonymizer;
 use crate::stack::{self, AppState, Limits, Tenancy};
 use crate::tls::{self, ReloadableTls, TlsConfig};
 use collector::families::{self, Options};
@@ -236,9 +237,15 @@ pub fn tenancy(cfg: &Config) -> Result<Option<Arc<Tenancy>>, String> {
     let Some(auth) = &cfg.auth else {
         return Ok(None);
     };
+    let pii = cfg
+        .pii
+        .as_ref()
+        .map(|p| Pseudonymizer::from_file(&p.key_file, p.labels.clone()))
+        .transpose()?;
     Ok(Some(Arc::new(Tenancy {
         authn: Arc::new(Authenticator::new(auth).map_err(|e| e.to_string())?),
         scopes: cfg.tenant_scopes()?,
+        pii,
     })))
 }
 

@@ -35,6 +35,18 @@ pub struct Config {
     /// The tenants: which Slurm accounts, partitions and cluster-wide series each owns.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
+    /// Per-tenant pseudonyms of user names for viewers.
+    pub pii: Option<PiiConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiiConfig {
+    /// At least 32 random bytes (`head -c 32 /dev/urandom > pii.key`, mode 0600).
+    pub key_file: PathBuf,
+    /// Labels hidden besides `user`.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -393,6 +405,9 @@ impl Config {
         }
         if let Some(t) = &mut self.server.tls {
             t.resolve_paths(base);
+        }
+        if let Some(p) = &mut self.pii {
+            fix(&mut p.key_file);
         }
         let sources = self
             .source

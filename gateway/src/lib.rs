@@ -8,5 +8,6 @@ pub mod devcerts;
 pub mod layer;
 pub mod routes;
 pub mod stack;
+pub mod pii;
 pub mod tenancy;
 pub mod tls;

@@ -26,6 +26,8 @@ pub struct AppState {
 pub struct Tenancy {
     pub authn: Arc<Authenticator>,
     pub scopes: BTreeMap<TenantId, TenantScope>,
+    /// Without it viewers are refused: they never see user names in clear.
+    pub pii: Option<crate::pii::Pseudonymizer>,
 }
 
 /// Limits of the stack.

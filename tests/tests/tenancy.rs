@@ -69,6 +69,8 @@ fn each_tenant_sees_only_its_accounts_and_strangers_see_nothing() {
     let (beta, beta_entry) = new_token("beta", "admin");
     let (op, op_entry) = new_token("ops", "operator");
     let (viewer, viewer_entry) = new_token("alpha", "viewer");
+    let (billing, billing_entry) = new_token("beta", "billing");
+    std::fs::write(d.join("pii.key"), [42u8; 32]).expect("write the pseudonym key");
     let port = free_loopback_port();
     let replay = workspace_path("collector/testdata/rest/22.05.8");
     let config = format!(
@@ -87,6 +89,9 @@ interval_seconds = 60
 [source.replay]
 dir = "{replay}"
 now_epoch = 1795860300
+
+[pii]
+key_file = "{d}/pii.key"
 
 [[tenants]]
 name = "alpha"
@@ -110,6 +115,7 @@ role = "admin"
 {beta_entry}
 {op_entry}
 {viewer_entry}
+{billing_entry}
 "#,
         d = d.display(),
         replay = replay.display()
@@ -200,8 +206,8 @@ role = "admin"
             400,
         ),
         (
-            "viewer (no pseudonyms yet)",
-            vec!["-H".to_owned(), bearer(&viewer)],
+            "billing (no /metrics view)",
+            vec!["-H".to_owned(), bearer(&billing)],
             403,
         ),
     ] {
@@ -212,6 +218,28 @@ role = "admin"
         );
         assert_eq!(code, want, "{who}: {body}");
         assert!(!body.contains("slurm_"), "{who} must see no series");
+    }
+    // A viewer of alpha: alpha's series, every user name a per-tenant pseudonym.
+    let v = scrape("alpha viewer token", &["-H", &bearer(&viewer)]);
+    assert_eq!(accounts(&v), ["physics"]);
+    let users: Vec<String> = v
+        .family("slurm_user_jobs")
+        .filter_map(|(l, _)| l.iter().find(|(k, _)| k == "user").map(|(_, u)| u.clone()))
+        .collect();
+    assert!(!users.is_empty());
+    assert!(
+        users.iter().all(|u| u.starts_with("u1_") && u.len() == 19),
+        "pseudonyms: {users:?}"
+    );
+    let (_, raw) = curl(
+        &format!("{url}/metrics"),
+        &["--cacert", ca, "-H", &bearer(&viewer)],
+    );
+    for name in ["alice", "bob", "carol", "dave"] {
+        assert!(
+            !raw.contains(&format!("\"{name}\"")),
+            "{name} in clear for a viewer"
+        );
     }
     // Health stays open: it says nothing about the cluster.
     assert_eq!(curl(&format!("{url}/healthz"), &["--cacert", ca]).0, 200);

@@ -47,23 +47,30 @@ pub async fn metrics(
         (None, _) => g.full_body(format, gzip),
         // The authentication layer guarantees a principal; its absence is a wiring bug.
         (Some(_), None) => return refuse(StatusCode::UNAUTHORIZED, "unauthorized\n"),
-        (Some(t), Some(Extension(p))) => match p.role {
-            Role::Operator => g.full_body(format, gzip),
-            // Admins see their own users in clear; viewers get pseudonyms (not built yet:
-            // refused rather than shown in clear).
-            Role::Admin => {
-                let Some(scope) = t.scopes.get(&p.tenant) else {
-                    tracing::warn!(tenant = %p.tenant, "principal's tenant has no scope");
+        (Some(t), Some(Extension(p))) => {
+            let scope = t.scopes.get(&p.tenant);
+            match (p.role, scope, &t.pii) {
+                (Role::Operator, _, _) => g.full_body(format, gzip),
+                // Admins see their own users in clear.
+                (Role::Admin, Some(scope), _) => {
+                    let view: std::sync::Arc<str> = format!("admin:{}", p.tenant).into();
+                    g.view_body(&view, format, gzip, &|o| scope.allows(o))
+                }
+                // Viewers see their own series with user names as per-tenant pseudonyms;
+                // without a pseudonym key they are refused, never shown names in clear.
+                (Role::Viewer, Some(scope), Some(pii)) => {
+                    let Ok(rewrite) = pii.rewrite_for(&p.tenant) else {
+                        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "error\n");
+                    };
+                    let view: std::sync::Arc<str> = format!("viewer:{}", p.tenant).into();
+                    g.view_body_with(&view, format, gzip, &|o| scope.allows(o), Some(&rewrite))
+                }
+                _ => {
+                    tracing::info!(tenant = %p.tenant, role = %p.role, principal = %p.id, "no /metrics view for this principal");
                     return refuse(StatusCode::FORBIDDEN, "forbidden\n");
-                };
-                let view: std::sync::Arc<str> = format!("admin:{}", p.tenant).into();
-                g.view_body(&view, format, gzip, &|o| scope.allows(o))
+                }
             }
-            Role::Viewer | Role::Auditor | Role::Billing => {
-                tracing::info!(tenant = %p.tenant, role = %p.role, principal = %p.id, "no /metrics view for this role");
-                return refuse(StatusCode::FORBIDDEN, "forbidden\n");
-            }
-        },
+        }
     };
     let mut resp = Response::new(Body::from(bytes::Bytes::from_owner(body)));
     *resp.status_mut() = StatusCode::OK;
