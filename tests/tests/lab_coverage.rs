@@ -170,3 +170,88 @@ fn licenses_and_controllers_match_scontrol() {
         );
     }
 }
+
+/// `sacct` finished allocations of the last hour: (account, state) -> jobs and
+/// account -> CPU-seconds (AllocCPUS x ElapsedRaw), the same window the CLI source reads
+/// when it has no ledger yet.
+fn sacct_truth() -> (
+    std::collections::BTreeMap<(String, String), f64>,
+    std::collections::BTreeMap<String, f64>,
+) {
+    let text = client(
+        "sacct",
+        &[
+            "-a",
+            "-X",
+            "-n",
+            "-P",
+            "-S",
+            "now-3600",
+            "-E",
+            "now",
+            "-s",
+            "BF,CA,CD,DL,F,NF,OOM,PR,TO",
+            "-o",
+            "JobID,Account,State,AllocCPUS,ElapsedRaw",
+        ],
+    )
+    .unwrap_or_else(|e| panic!("sacct: {e}"));
+    let mut jobs = std::collections::BTreeMap::new();
+    let mut cpu = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('|').collect();
+        let [_, account, state, cpus, elapsed] = f[..] else {
+            panic!("sacct line {line:?}");
+        };
+        // "CANCELLED by 1001" -> cancelled
+        let state = state
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        *jobs.entry((account.to_owned(), state)).or_insert(0.0) += 1.0;
+        let c: f64 = cpus.parse().unwrap_or(0.0);
+        let e: f64 = elapsed.parse().unwrap_or(0.0);
+        *cpu.entry(account.to_owned()).or_insert(0.0) += c * e;
+    }
+    (jobs, cpu)
+}
+
+#[test]
+#[ignore = "needs the Slurm lab: bash deploy/slurm-lab/lab.sh start && submit-mix"]
+fn cli_accounting_matches_sacct() {
+    require_lab();
+    for attempt in 1..=ATTEMPTS {
+        let before = sacct_truth();
+        let e = collect("config/cli.toml");
+        let after = sacct_truth();
+        if before != after {
+            assert!(attempt < ATTEMPTS, "jobs kept finishing during the collect");
+            sleep(Duration::from_secs(2));
+            continue;
+        }
+        let (jobs, cpu) = after;
+        assert!(
+            !jobs.is_empty(),
+            "the mix leaves finished jobs in the last hour"
+        );
+        for ((account, state), n) in &jobs {
+            assert_eq!(
+                e.get(
+                    "slurm_account_jobs_finished_total",
+                    &[("account", account), ("state", state)]
+                ),
+                Some(*n),
+                "{account} {state} vs sacct"
+            );
+        }
+        for (account, secs) in &cpu {
+            assert_eq!(
+                e.get("slurm_account_cpu_seconds_total", &[("account", account)]),
+                Some(*secs),
+                "{account} CPU-seconds vs sacct AllocCPUS x ElapsedRaw"
+            );
+        }
+        return;
+    }
+}
