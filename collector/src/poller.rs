@@ -257,6 +257,7 @@ impl Runner {
                     licenses,
                     reservations,
                     cgroup_jobs,
+                    priorities,
                     external,
                     accounting
                 );
@@ -364,6 +365,7 @@ pub fn fuse_window(views: &[SourceView], cluster: Option<&str>, window: Duration
         licenses,
         reservations,
         cgroup_jobs,
+        priorities,
         accounting
     );
     // Meta and time come with the jobs (the core part), else the nodes, else the first.
@@ -432,6 +434,7 @@ pub fn snapshot_from(
         snap.licenses = Arc::new(d.licenses.clone().unwrap_or_default());
         snap.reservations = Arc::new(d.reservations.clone().unwrap_or_default());
         snap.cgroup_jobs = Arc::new(d.cgroup_jobs.clone().unwrap_or_default());
+        snap.priorities = Arc::new(d.priorities.clone().unwrap_or_default());
         snap.external = Arc::new(d.external.clone().unwrap_or_default());
         // A runner's ledger totals; a one-shot collection (replay, goldens) sums the batch
         // it was given.

@@ -36,12 +36,16 @@ fn rows() -> BTreeMap<String, Row> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/rest/22.05.8");
     let parts = read_dir(&root, Some(1_795_860_300)).expect("capture replays");
     let lab = snapshot_from(Some(&parts), Vec::new(), Some("lab"));
+    // The CLI capture adds what only the CLI reads (sprio).
+    let cli_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cli/22.05.8");
+    let cli_parts = read_dir(&cli_dir, Some(1_795_860_300)).expect("capture replays");
+    let cli = snapshot_from(Some(&cli_parts), Vec::new(), Some("lab"));
     let opts = Options {
         per_job: true,
         ..Options::default()
     };
     let mut out = BTreeMap::new();
-    for snap in [&sim, &lab] {
+    for snap in [&sim, &lab, &cli] {
         let mut each: Vec<(&'static str, Sink)> = Vec::new();
         for (family, collect) in FAMILIES {
             let mut sink = Sink::default();

@@ -13,6 +13,7 @@ pub mod licenses;
 pub mod limits;
 pub mod nodes;
 pub mod partitions;
+pub mod priority;
 pub mod reservations;
 pub mod rpc;
 pub mod scheduler;
@@ -137,6 +138,7 @@ pub const FAMILIES: &[(&str, Collect)] = &[
     ("gpus", gpus::collect),
     ("fairshare", fairshare::collect),
     ("limits", limits::collect),
+    ("priority", priority::collect),
     ("scheduler", scheduler::collect),
     ("rpc", rpc::collect),
     ("controllers", controllers::collect),

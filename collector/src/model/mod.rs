@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 pub mod accounting;
 pub mod accounts;
+pub mod priority;
 pub mod resources;
 pub mod scheduler;
 pub mod usage;
@@ -452,6 +453,8 @@ pub struct Snapshot {
     pub accounting: Option<Arc<AccountingTotals>>,
     /// Jobs' cgroup use on nodes (agent mode).
     pub cgroup_jobs: Arc<Vec<CgroupJob>>,
+    /// Pending jobs' priority factors (`sprio`; CLI source only).
+    pub priorities: Arc<Vec<priority::JobPriority>>,
     /// Families ingested ready-made from Prometheus-text sources (slurmctld's own
     /// `/metrics`, node_exporter, textfiles, commands), already normalized and owned.
     pub external: Arc<Vec<crate::store::Family>>,

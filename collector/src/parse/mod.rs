@@ -15,6 +15,7 @@ pub mod ping;
 pub mod prom_text;
 pub mod qos;
 pub mod reservations;
+pub mod sprio;
 pub mod sacct;
 pub mod stream;
 pub mod text;

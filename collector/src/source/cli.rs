@@ -18,6 +18,7 @@ use crate::parse::ping::parse_scontrol_ping_text;
 use crate::parse::qos::{parse_sacctmgr_qos_text, SACCTMGR_QOS_FORMAT};
 use crate::parse::reservations::parse_scontrol_reservations_text;
 use crate::parse::sacct::parse_sacct_json;
+use crate::parse::sprio::{parse_sprio, SPRIO_ARGS};
 use crate::parse::ParseError;
 use std::io::Read;
 use std::path::PathBuf;
@@ -302,6 +303,11 @@ impl CliSource {
                 &["--parsable", "show", "qos", qos_format.as_str()],
                 |t: &str| parse_sacctmgr_qos_text(t, &mut Interner::default())
             );
+        }
+        if want.priority {
+            parts.priorities = part!("sprio", SPRIO_ARGS, |t: &str| {
+                parse_sprio(t, &mut Interner::default())
+            });
         }
         if want.associations {
             // Fairshare from sshare; association limits need slurmdb's JSON (REST source).

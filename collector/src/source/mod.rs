@@ -47,6 +47,7 @@ pub struct Parts {
     /// into its ledger; sources leave it `None`.
     pub accounting: Option<std::sync::Arc<crate::model::AccountingTotals>>,
     pub cgroup_jobs: Option<Vec<CgroupJob>>,
+    pub priorities: Option<Vec<crate::model::priority::JobPriority>>,
     pub external: Option<Vec<crate::store::Family>>,
     /// When the data was read, seconds since the epoch.
     pub fetched_epoch: u64,
@@ -70,6 +71,8 @@ pub struct Extras {
     pub associations: bool,
     /// Finished jobs from slurmdbd (`sacct --json`, `/slurmdb/vX/jobs`), read incrementally.
     pub accounting: bool,
+    /// Pending jobs' priority factors (`sprio`; CLI only: slurmrestd has no equivalent).
+    pub priority: bool,
 }
 
 impl Extras {
@@ -82,6 +85,7 @@ impl Extras {
             qos: true,
             associations: true,
             accounting: true,
+            priority: true,
         }
     }
 
@@ -94,6 +98,7 @@ impl Extras {
             qos: false,
             associations: false,
             accounting: false,
+            priority: false,
         }
     }
 
@@ -108,6 +113,7 @@ impl Extras {
             qos: on("limits"),
             associations: on("fairshare") || on("limits"),
             accounting: on("accounting"),
+            priority: on("priority"),
         }
     }
 }

@@ -12,7 +12,8 @@
 //! `..._reservations.json` / `scontrol.show-reservations.txt` (printed with `TZ=UTC`),
 //! `slurmdb_vX_qos.json` / `sacctmgr.qos-format.txt` (`sacctmgr -P show qos format=...`, see
 //! `parse::qos::SACCTMGR_QOS_FORMAT`), `slurmdb_vX_associations.json`, and
-//! `..._shares.json` / `sshare.txt` (`sshare -a -l -P`).
+//! `..._shares.json` / `sshare.txt` (`sshare -a -l -P`), and `sprio.txt`
+//! (`sprio -h -o '%i|%u|%r|%Y|%A|%F|%J|%P|%Q|%T'`, CLI only).
 //!
 //! Finished jobs (accounting): `slurmdb_vX_jobs.json` / `sacct.json`
 //! (`sacct --json -a -X -S ... -E ... -s ...`).
@@ -214,6 +215,9 @@ fn read_optional(dir: &Path, parts: &mut Parts) -> Result<(), SourceError> {
             parse_sacctmgr_qos_text(&text(d), &mut Interner::default())
         })?,
     };
+    parts.priorities = load(cli("sprio.txt"), b, |d| {
+        crate::parse::sprio::parse_sprio(&text(d), &mut Interner::default())
+    })?;
     let limits = load(newest(dir, true, "associations"), b, |d| {
         parse_associations_json(d, &mut Interner::default())
     })?;
