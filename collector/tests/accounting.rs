@@ -102,21 +102,20 @@ async fn the_simulator_feeds_the_accounting_family() {
     assert_eq!(after.jobs_counted, before.jobs_counted);
 }
 
-/// Against the real Slurm lab (`bash deploy/slurm-lab/lab.sh start`): the CLI and REST
-/// sources read the same finished jobs as `sacct` shows. Run with
-/// `SLURM_LAB_TOKEN=$(bash deploy/slurm-lab/lab.sh token root 600 | sed 's/.*=//') \
-///  cargo test -p slurm-exporter-collector --test accounting -- --ignored`.
+/// Against the real Slurm lab (`bash deploy/slurm-lab/lab.sh start`), as root: the CLI and
+/// REST sources read the same finished jobs. Run with
+/// `cargo test -p slurm-exporter-collector --test accounting -- --ignored`.
 #[tokio::test]
 #[ignore = "needs the Slurm lab"]
 async fn lab_cli_and_rest_read_the_same_finished_jobs() {
     use collector::source::cli::{CliConfig, CliSource};
-    use collector::source::rest::{Endpoint, RestConfig, RestSource, Secret, TokenSource};
+    use collector::source::rest::{Endpoint, RestConfig, RestSource, TokenSource};
     use collector::source::Extras;
     use std::time::Duration;
-    if !Path::new("/etc/slurm/slurm.conf").exists() {
-        return;
-    }
-    let token = std::env::var("SLURM_LAB_TOKEN").expect("SLURM_LAB_TOKEN");
+    assert!(
+        Path::new("/etc/slurm/slurm.conf").exists(),
+        "start the lab first: bash deploy/slurm-lab/lab.sh start"
+    );
     let cli = CliConfig {
         bin_dir: None,
         slurm_conf: None,
@@ -137,7 +136,10 @@ async fn lab_cli_and_rest_read_the_same_finished_jobs() {
                     port: 6820,
                 },
                 user: "root".into(),
-                token: TokenSource::Static(Secret::new(token)),
+                // As root, `scontrol token` mints one (what config/rest.toml does).
+                token: TokenSource::Scontrol {
+                    lifespan_seconds: 600,
+                },
                 api_version: Some("v0.0.38".into()),
                 timeout: Duration::from_secs(30),
                 cli,
