@@ -343,7 +343,88 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// The demo: a simulated cluster served on loopback, with the commands to try printed.
+/// The demo's sample tenants: (name, the Slurm accounts of the simulated cluster it owns).
+const DEMO_TENANTS: [(&str, &[&str]); 2] = [
+    ("alpha", &["physics", "astro", "hep", "condensed", "plasma"]),
+    (
+        "beta",
+        &["chemistry", "organic", "quantum", "materials", "catalysis"],
+    ),
+];
+
+/// Everything the demo generates: certificates, tokens, the pseudonym key, and the
+/// tenancy built from them. Written under `dir` (keys 0600).
+struct DemoSecrets {
+    certs: crate::devcerts::DevCerts,
+    tokens: Vec<(String, String)>,
+    operator_token: String,
+    tenancy: Arc<Tenancy>,
+}
+
+fn demo_secrets(dir: &std::path::Path) -> Result<DemoSecrets, String> {
+    use crate::layer::authn::{AuthnConfig, CertIdentityConfig};
+    use crate::tenancy::{Role, TenantId, TenantScope};
+    let names: Vec<&str> = DEMO_TENANTS.iter().map(|(n, _)| *n).collect();
+    let certs = crate::devcerts::generate(&dir.join("certs"), &names)?;
+    let mut auth = AuthnConfig::default();
+    let mut scopes = std::collections::BTreeMap::new();
+    let mut tokens = Vec::new();
+    for (name, accounts) in DEMO_TENANTS {
+        let tenant = TenantId::parse(name)?;
+        let (token, entry) = crate::layer::authn::token::new_token(tenant.clone(), Role::Viewer)
+            .map_err(|e| format!("demo token: {e}"))?;
+        auth.api_tokens.push(entry);
+        if let Some(c) = certs.client(name) {
+            auth.client_certs.push(CertIdentityConfig {
+                identity: c.uri.clone(),
+                tenant: tenant.clone(),
+                role: Role::Viewer,
+            });
+        }
+        scopes.insert(
+            tenant.clone(),
+            TenantScope {
+                tenant,
+                accounts: accounts.iter().map(|a| (*a).to_owned()).collect(),
+                partitions: Default::default(),
+                cluster: false,
+            },
+        );
+        tokens.push((name.to_owned(), token));
+    }
+    let ops = TenantId::parse("ops")?;
+    let (operator_token, entry) =
+        crate::layer::authn::token::new_token(ops.clone(), Role::Operator)
+            .map_err(|e| format!("demo token: {e}"))?;
+    auth.api_tokens.push(entry);
+    scopes.insert(
+        ops.clone(),
+        TenantScope {
+            tenant: ops,
+            accounts: Default::default(),
+            partitions: Default::default(),
+            cluster: true,
+        },
+    );
+    let mut key = vec![0u8; 32];
+    rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut key)
+        .map_err(|e| format!("demo: the OS random generator failed: {e}"))?;
+    let pii = Pseudonymizer::new(key, [])?;
+    let tenancy = Arc::new(Tenancy {
+        authn: Arc::new(Authenticator::new(&auth).map_err(|e| e.to_string())?),
+        scopes,
+        pii: Some(pii),
+    });
+    Ok(DemoSecrets {
+        certs,
+        tokens,
+        operator_token,
+        tenancy,
+    })
+}
+
+/// The demo: a simulated cluster served over HTTPS with two sample viewer tenants and an
+/// operator, credentials generated on the fly; prints what to try and writes `demo.json`.
 pub async fn demo(
     listen: SocketAddr,
     nodes: usize,
@@ -353,6 +434,13 @@ pub async fn demo(
     if !listen.ip().is_loopback() {
         return Err(format!("demo: {listen} is not a loopback address"));
     }
+    let dir = match state_dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("slurm-exporter-demo-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("demo: {}: {e}", dir.display()))?;
+    let dir = std::fs::canonicalize(&dir).map_err(|e| format!("demo: {}: {e}", dir.display()))?;
+    let secrets = demo_secrets(&dir)?;
     let source = Box::new(
         SimSource::new(SimSpec {
             nodes,
@@ -368,10 +456,6 @@ pub async fn demo(
         backoff_max: Duration::from_secs(60),
         cluster: Some("demo".into()),
     };
-    let limits = Limits {
-        request_timeout: Duration::from_secs(10),
-        max_concurrent: 64,
-    };
     let demo = ClusterSpec {
         name: poll.cluster.clone(),
         runners: vec![Runner::new(source, poll)],
@@ -379,25 +463,76 @@ pub async fn demo(
     };
     let serving = Serving {
         addr: listen,
-        limits,
-        tls: None,
-        tenancy: None,
+        limits: Limits {
+            request_timeout: Duration::from_secs(10),
+            max_concurrent: 64,
+        },
+        tls: Some(
+            secrets
+                .certs
+                .tls_config(tls::ClientAuth::VerifyClientCertIfGiven),
+        ),
+        tenancy: Some(secrets.tenancy.clone()),
     };
+    let certs = secrets.certs;
+    let tokens = secrets.tokens;
+    let operator_token = secrets.operator_token;
     run_server(serving, vec![demo], Options::default(), move |bound| {
-        if let Some(dir) = &state_dir {
-            let _ = std::fs::create_dir_all(dir);
-            let info = serde_json::json!({ "url": format!("http://{bound}") });
-            let _ = std::fs::write(dir.join("demo.json"), info.to_string());
+        let url = format!("https://{bound}");
+        let ca = certs.ca_cert.display().to_string();
+        let tenants: Vec<serde_json::Value> = DEMO_TENANTS
+            .iter()
+            .zip(&tokens)
+            .map(|((name, accounts), (_, token))| {
+                let c = certs.client(name);
+                serde_json::json!({
+                    "name": name,
+                    "role": "viewer",
+                    "accounts": accounts,
+                    "token": token,
+                    "client_cert": c.map(|c| c.cert.display().to_string()),
+                    "client_key": c.map(|c| c.key.display().to_string()),
+                })
+            })
+            .collect();
+        let info = serde_json::json!({
+            "url": url,
+            "ca_file": ca,
+            "operator_token": operator_token,
+            "tenants": tenants,
+        });
+        if let Err(e) = write_private(&dir.join("demo.json"), info.to_string().as_bytes()) {
+            tracing::error!("demo.json: {e}");
         }
+        let alpha = tokens.first().map(|t| t.1.as_str()).unwrap_or_default();
+        let alpha_cert = certs.client("alpha");
         println!(
-            "SLURM Exporter demo: a simulated cluster of {nodes} nodes and {jobs} jobs, refreshed every 15 s.\n\
-             Try:\n  curl -s http://{bound}/metrics | grep '^slurm_cluster_'\n  \
-             curl -s http://{bound}/metrics | grep -c '^slurm_'\n  \
-             curl -s -H 'Accept: application/openmetrics-text; version=1.0.0' http://{bound}/metrics | tail -3\n  \
-             curl -s --compressed -D - -o /dev/null http://{bound}/metrics\n  \
-             curl -s http://{bound}/readyz\n\
-             Press Ctrl-C to stop."
+            "SLURM Exporter demo: a simulated cluster of {nodes} nodes and {jobs} jobs over HTTPS, refreshed every 15 s.\n\
+             Tenants alpha (physics accounts) and beta (chemistry) are viewers: their own series, user names pseudonymized.\n\
+             Credentials and paths: {}/demo.json\n\
+             Try:\n  \
+             curl -s --cacert {ca} -H 'Authorization: Bearer {alpha}' {url}/metrics | grep '^slurm_account_jobs'\n  \
+             curl -s --cacert {ca} --cert {} --key {} {url}/metrics | grep -c '^slurm_'\n  \
+             curl -s --cacert {ca} -H 'Authorization: Bearer {operator_token}' {url}/metrics | grep '^slurm_cluster_'\n  \
+             curl -s --cacert {ca} -o /dev/null -w '%{{http_code}}\\n' {url}/metrics    # 401: no credentials\n  \
+             curl -s --cacert {ca} {url}/readyz\n\
+             Press Ctrl-C to stop.",
+            dir.display(),
+            alpha_cert.map(|c| c.cert.display().to_string()).unwrap_or_default(),
+            alpha_cert.map(|c| c.key.display().to_string()).unwrap_or_default(),
         );
     })
     .await
+}
+
+/// Writes a file only its owner can read (it holds tokens).
+fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    o.mode(0o600);
+    o.open(path)?.write_all(data)
 }

@@ -3,6 +3,7 @@
 //! this crate wires it to the network.
 
 pub mod app;
+pub mod audit_cli;
 pub mod config;
 pub mod devcerts;
 pub mod layer;

@@ -80,10 +80,57 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The audit log, for auditors: verify, export, checkpoints, rotate-key.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         #[arg(long)]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Exit 0 when the log is intact, else name the first bad record and why.
+    Verify {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The log's Ed25519 public key (PEM); without it, consistency but not authorship.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// A checkpoint published earlier (JSON line): detects a deleted tail.
+        #[arg(long)]
+        published: Option<PathBuf>,
+        /// With the keyring every record is also decrypted and authenticated.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Decrypted records as JSON lines.
+    Export {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        key_file: PathBuf,
+        /// RFC 3339 time or epoch seconds.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Every signed checkpoint, as JSON lines.
+    Checkpoints {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Add a new active encryption key to the keyring.
+    RotateKey {
+        #[arg(long)]
+        key_file: PathBuf,
     },
 }
 
@@ -255,6 +302,41 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Audit { command } => match command {
+            AuditCommand::Verify {
+                dir,
+                public_key,
+                published,
+                key_file,
+            } => {
+                let summary = gateway::audit_cli::verify(
+                    &dir,
+                    public_key.as_deref(),
+                    published.as_deref(),
+                    key_file.as_deref(),
+                )?;
+                print!("{summary}");
+                Ok(())
+            }
+            AuditCommand::Export {
+                dir,
+                key_file,
+                from,
+                to,
+                tenant,
+            } => gateway::audit_cli::export(
+                &dir,
+                &key_file,
+                from.as_deref(),
+                to.as_deref(),
+                tenant.as_deref(),
+            ),
+            AuditCommand::Checkpoints { dir } => gateway::audit_cli::checkpoints(&dir),
+            AuditCommand::RotateKey { key_file } => {
+                println!("{}", gateway::audit_cli::rotate_key(&key_file)?);
+                Ok(())
+            }
+        },
         Command::CheckConfig { config } => {
             Config::load(&config).map_err(|e| e.to_string())?;
             println!("{}: ok", config.display());
