@@ -2,6 +2,7 @@
 
 use crate::config::{AccountingConfig, Config, SimSection, SourceConfig, SourceKind};
 use crate::layer::authn::Authenticator;
+use crate::layer::authz::Authorizer;
 use crate::pii::Pseudonymizer;
 use crate::stack::{self, AppState, Limits, Tenancy};
 use crate::tls::{self, ReloadableTls, TlsConfig};
@@ -226,17 +227,21 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
             max_concurrent: cfg.server.max_concurrent_requests.max(1),
         },
         tls: cfg.server.tls.clone(),
-        tenancy: tenancy(&cfg)?,
+        tenancy: tenancy(&cfg).await?,
     };
     run_server(serving, clusters, cfg.options(), |_| {}).await
 }
 
-/// The authenticator and tenant scopes, when `[auth]` is configured. Checked at start-up:
-/// no network calls, every file and value verified.
-pub fn tenancy(cfg: &Config) -> Result<Option<Arc<Tenancy>>, String> {
+/// The authenticator, policies and tenant scopes, when `[auth]` is configured. Checked at
+/// start-up: no network calls, every file and value verified.
+pub async fn tenancy(cfg: &Config) -> Result<Option<Arc<Tenancy>>, String> {
     let Some(auth) = &cfg.auth else {
         return Ok(None);
     };
+    let policies = cfg.policies.as_ref().ok_or("[auth] needs [policies]")?;
+    let authz = Authorizer::load(&policies.model, &policies.policy)
+        .await
+        .map_err(|e| format!("policies: {e}"))?;
     let pii = cfg
         .pii
         .as_ref()
@@ -246,6 +251,7 @@ pub fn tenancy(cfg: &Config) -> Result<Option<Arc<Tenancy>>, String> {
         authn: Arc::new(Authenticator::new(auth).map_err(|e| e.to_string())?),
         scopes: cfg.tenant_scopes()?,
         pii,
+        authz: Arc::new(authz),
     })))
 }
 
@@ -361,7 +367,7 @@ struct DemoSecrets {
     tenancy: Arc<Tenancy>,
 }
 
-fn demo_secrets(dir: &std::path::Path) -> Result<DemoSecrets, String> {
+async fn demo_secrets(dir: &std::path::Path) -> Result<DemoSecrets, String> {
     use crate::layer::authn::{AuthnConfig, CertIdentityConfig};
     use crate::tenancy::{Role, TenantId, TenantScope};
     let names: Vec<&str> = DEMO_TENANTS.iter().map(|(n, _)| *n).collect();
@@ -410,10 +416,23 @@ fn demo_secrets(dir: &std::path::Path) -> Result<DemoSecrets, String> {
     rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut key)
         .map_err(|e| format!("demo: the OS random generator failed: {e}"))?;
     let pii = Pseudonymizer::new(key, [])?;
+    // The shipped example policies, so the demo needs no files from the repository.
+    let pol = dir.join("policies");
+    std::fs::create_dir_all(&pol).map_err(|e| format!("demo: {}: {e}", pol.display()))?;
+    for (name, text) in [
+        ("model.conf", include_str!("../../policies/model.conf")),
+        ("policy.csv", include_str!("../../policies/policy.csv")),
+    ] {
+        std::fs::write(pol.join(name), text).map_err(|e| format!("demo: {name}: {e}"))?;
+    }
+    let authz = Authorizer::load(pol.join("model.conf"), pol.join("policy.csv"))
+        .await
+        .map_err(|e| format!("demo policies: {e}"))?;
     let tenancy = Arc::new(Tenancy {
         authn: Arc::new(Authenticator::new(&auth).map_err(|e| e.to_string())?),
         scopes,
         pii: Some(pii),
+        authz: Arc::new(authz),
     });
     Ok(DemoSecrets {
         certs,
@@ -440,7 +459,7 @@ pub async fn demo(
     };
     std::fs::create_dir_all(&dir).map_err(|e| format!("demo: {}: {e}", dir.display()))?;
     let dir = std::fs::canonicalize(&dir).map_err(|e| format!("demo: {}: {e}", dir.display()))?;
-    let secrets = demo_secrets(&dir)?;
+    let secrets = demo_secrets(&dir).await?;
     let source = Box::new(
         SimSource::new(SimSpec {
             nodes,

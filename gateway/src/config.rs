@@ -37,6 +37,17 @@ pub struct Config {
     pub tenants: Vec<TenantConfig>,
     /// Per-tenant pseudonyms of user names for viewers.
     pub pii: Option<PiiConfig>,
+    /// The casbin RBAC model and policy deciding what each role may read.
+    pub policies: Option<PoliciesConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoliciesConfig {
+    /// `policies/model.conf` in the repository.
+    pub model: PathBuf,
+    /// `policies/policy.csv` in the repository.
+    pub policy: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -409,6 +420,10 @@ impl Config {
         if let Some(p) = &mut self.pii {
             fix(&mut p.key_file);
         }
+        if let Some(p) = &mut self.policies {
+            fix(&mut p.model);
+            fix(&mut p.policy);
+        }
         let sources = self
             .source
             .iter_mut()
@@ -458,6 +473,11 @@ impl Config {
     fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
         let scopes = self.tenant_scopes()?;
+        if self.auth.is_some() && self.policies.is_none() {
+            return Err(
+                "[auth] needs [policies] (model and policy files, e.g. policies/model.conf and policies/policy.csv): deny by default".into(),
+            );
+        }
         if let Some(auth) = &self.auth {
             let named = auth
                 .client_certs

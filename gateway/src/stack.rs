@@ -28,6 +28,8 @@ pub struct Tenancy {
     pub scopes: BTreeMap<TenantId, TenantScope>,
     /// Without it viewers are refused: they never see user names in clear.
     pub pii: Option<crate::pii::Pseudonymizer>,
+    /// Which role may read which view (casbin RBAC with tenants as domains).
+    pub authz: Arc<crate::layer::authz::Authorizer>,
 }
 
 /// Limits of the stack.

@@ -93,6 +93,10 @@ now_epoch = 1795860300
 [pii]
 key_file = "{d}/pii.key"
 
+[policies]
+model = "{model}"
+policy = "{policy}"
+
 [[tenants]]
 name = "alpha"
 accounts = ["physics"]
@@ -118,7 +122,9 @@ role = "admin"
 {billing_entry}
 "#,
         d = d.display(),
-        replay = replay.display()
+        replay = replay.display(),
+        model = workspace_path("policies/model.conf").display(),
+        policy = workspace_path("policies/policy.csv").display(),
     );
     let cfg = d.join("config.toml");
     std::fs::write(&cfg, config).expect("write config");

@@ -2,3 +2,4 @@
 //! `crate::stack`, not here.
 
 pub mod authn;
+pub mod authz;

@@ -2,8 +2,9 @@
 //! scraper's `Accept` asks for it, OpenMetrics 1.0; gzipped when `Accept-Encoding` allows.
 //! Bodies are encoded once per generation and shared by every scrape.
 
+use crate::layer::authz::{action, object};
 use crate::stack::AppState;
-use crate::tenancy::{Principal, Role};
+use crate::tenancy::Principal;
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
@@ -48,27 +49,34 @@ pub async fn metrics(
         // The authentication layer guarantees a principal; its absence is a wiring bug.
         (Some(_), None) => return refuse(StatusCode::UNAUTHORIZED, "unauthorized\n"),
         (Some(t), Some(Extension(p))) => {
+            let can = |object| t.authz.decide(&p, object, action::READ);
+            let all = can(object::METRICS_ALL);
             let scope = t.scopes.get(&p.tenant);
-            match (p.role, scope, &t.pii) {
-                (Role::Operator, _, _) => g.full_body(format, gzip),
-                // Admins see their own users in clear.
-                (Role::Admin, Some(scope), _) => {
-                    let view: std::sync::Arc<str> = format!("admin:{}", p.tenant).into();
+            if all.allowed {
+                tracing::debug!(principal = %p.id, policy = %all.policy, "full view");
+                g.full_body(format, gzip)
+            } else if let (true, Some(scope)) = (can(object::METRICS).allowed, scope) {
+                if can(object::METRICS_CLEAR_NAMES).allowed {
+                    // The tenant's own series with its users in clear (admins).
+                    let view: std::sync::Arc<str> = format!("clear:{}", p.tenant).into();
                     g.view_body(&view, format, gzip, &|o| scope.allows(o))
-                }
-                // Viewers see their own series with user names as per-tenant pseudonyms;
-                // without a pseudonym key they are refused, never shown names in clear.
-                (Role::Viewer, Some(scope), Some(pii)) => {
-                    let Ok(rewrite) = pii.rewrite_for(&p.tenant) else {
-                        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "error\n");
+                } else {
+                    // The tenant's own series, user names as per-tenant pseudonyms; without a
+                    // pseudonym key refused, never shown in clear.
+                    let Some(rewrite) = t
+                        .pii
+                        .as_ref()
+                        .and_then(|pii| pii.rewrite_for(&p.tenant).ok())
+                    else {
+                        tracing::warn!(tenant = %p.tenant, "no [pii] key: pseudonymized views refused");
+                        return refuse(StatusCode::FORBIDDEN, "forbidden\n");
                     };
-                    let view: std::sync::Arc<str> = format!("viewer:{}", p.tenant).into();
+                    let view: std::sync::Arc<str> = format!("pseudonyms:{}", p.tenant).into();
                     g.view_body_with(&view, format, gzip, &|o| scope.allows(o), Some(&rewrite))
                 }
-                _ => {
-                    tracing::info!(tenant = %p.tenant, role = %p.role, principal = %p.id, "no /metrics view for this principal");
-                    return refuse(StatusCode::FORBIDDEN, "forbidden\n");
-                }
+            } else {
+                tracing::info!(tenant = %p.tenant, role = %p.role, principal = %p.id, "no /metrics view (policy: default deny)");
+                return refuse(StatusCode::FORBIDDEN, "forbidden\n");
             }
         }
     };
