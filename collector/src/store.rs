@@ -369,8 +369,26 @@ pub fn encode_with(
     rewrite: Option<Rewrite<'_>>,
     out: &mut Vec<u8>,
 ) {
+    encode_filtered(families, format, None, visible, rewrite, out)
+}
+
+/// Keeps a family by its index in the generation (a tenant's series quota).
+pub type KeepFamily<'a> = &'a dyn Fn(usize) -> bool;
+
+/// [`encode_with`] over the families `keep` lets through.
+pub fn encode_filtered(
+    families: &[Family],
+    format: Format,
+    keep: Option<KeepFamily<'_>>,
+    visible: &dyn Fn(&Owner) -> bool,
+    rewrite: Option<Rewrite<'_>>,
+    out: &mut Vec<u8>,
+) {
     let mut header = String::new();
-    for f in families {
+    for (i, f) in families.iter().enumerate() {
+        if keep.is_some_and(|k| !k(i)) {
+            continue;
+        }
         let mut shown = f.series.iter().filter(|s| visible(&s.owner)).peekable();
         if shown.peek().is_none() {
             continue;
@@ -489,12 +507,26 @@ impl Generation {
         visible: &dyn Fn(&Owner) -> bool,
         rewrite: Option<Rewrite<'_>>,
     ) -> Arc<[u8]> {
+        self.view_body_filtered(view, format, gzip, None, visible, rewrite)
+    }
+
+    /// [`Generation::view_body_with`] over the families `keep` lets through (by index);
+    /// the view name must name the filter too.
+    pub fn view_body_filtered(
+        &self,
+        view: &Arc<str>,
+        format: Format,
+        gzip: bool,
+        keep: Option<KeepFamily<'_>>,
+        visible: &dyn Fn(&Owner) -> bool,
+        rewrite: Option<Rewrite<'_>>,
+    ) -> Arc<[u8]> {
         let key = (view.clone(), format, gzip);
         if let Some(b) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return b;
         }
         let mut raw = Vec::with_capacity(self.series_count() * 64);
-        encode_with(&self.families, format, visible, rewrite, &mut raw);
+        encode_filtered(&self.families, format, keep, visible, rewrite, &mut raw);
         let body: Arc<[u8]> = if gzip {
             gzip_fast(&raw).into()
         } else {

@@ -3,6 +3,8 @@
 use crate::config::{AccountingConfig, Config, SimSection, SourceConfig, SourceKind};
 use crate::layer::authn::Authenticator;
 use crate::layer::authz::Authorizer;
+use crate::layer::quota::{Quota, QuotaConfig};
+use crate::layer::rate_limit::RateLimitConfig;
 use crate::pii::Pseudonymizer;
 use crate::stack::{self, AppState, Limits, Tenancy};
 use crate::tls::{self, ReloadableTls, TlsConfig};
@@ -252,6 +254,8 @@ pub async fn tenancy(cfg: &Config) -> Result<Option<Arc<Tenancy>>, String> {
         scopes: cfg.tenant_scopes()?,
         pii,
         authz: Arc::new(authz),
+        quota: Arc::new(Quota::new(cfg.quota)),
+        rate_limit: cfg.rate_limit,
     })))
 }
 
@@ -433,6 +437,8 @@ async fn demo_secrets(dir: &std::path::Path) -> Result<DemoSecrets, String> {
         scopes,
         pii: Some(pii),
         authz: Arc::new(authz),
+        quota: Arc::new(Quota::new(QuotaConfig::default())),
+        rate_limit: RateLimitConfig::default(),
     });
     Ok(DemoSecrets {
         certs,

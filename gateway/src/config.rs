@@ -39,6 +39,12 @@ pub struct Config {
     pub pii: Option<PiiConfig>,
     /// The casbin RBAC model and policy deciding what each role may read.
     pub policies: Option<PoliciesConfig>,
+    /// Requests per minute per client IP (before any credential work), tenant and principal.
+    #[serde(default)]
+    pub rate_limit: crate::layer::rate_limit::RateLimitConfig,
+    /// Most series one tenant's scrape may carry, and what happens past it.
+    #[serde(default)]
+    pub quota: crate::layer::quota::QuotaConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

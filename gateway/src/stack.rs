@@ -4,6 +4,7 @@
 //! (Per-IP and per-tenant rate limits, quotas and auditing arrive in the marked places.)
 
 use crate::layer::authn::{Authenticator, AuthnLayer};
+use crate::layer::rate_limit::{PerIpLayer, PerPrincipalLayer};
 use crate::routes;
 use crate::tenancy::{TenantId, TenantScope};
 use axum::Router;
@@ -30,6 +31,9 @@ pub struct Tenancy {
     pub pii: Option<crate::pii::Pseudonymizer>,
     /// Which role may read which view (casbin RBAC with tenants as domains).
     pub authz: Arc<crate::layer::authz::Authorizer>,
+    /// Each tenant's series quota (not applied to operators' full view).
+    pub quota: Arc<crate::layer::quota::Quota>,
+    pub rate_limit: crate::layer::rate_limit::RateLimitConfig,
 }
 
 /// Limits of the stack.
@@ -40,11 +44,15 @@ pub struct Limits {
 }
 
 pub fn build(state: AppState, limits: Limits) -> Router {
-    let authn = state
-        .tenancy
-        .as_ref()
-        .map(|t| AuthnLayer::new(t.authn.clone()));
-    routes::router(state, authn)
+    // Around /metrics, outermost first: the per-IP limit (keyed by the TCP peer, never a
+    // header) before any token or certificate work; authentication; then the per-tenant and
+    // per-principal limits, which need the principal.
+    let guards = state.tenancy.as_ref().map(|t| routes::Guards {
+        per_ip: PerIpLayer::new(&t.rate_limit),
+        authn: AuthnLayer::new(t.authn.clone()),
+        per_principal: PerPrincipalLayer::new(&t.rate_limit),
+    });
+    routes::router(state, guards)
         // Innermost: scrapes carry no body; anything bigger is refused before a handler runs.
         .layer(RequestBodyLimitLayer::new(16 << 10))
         // A slow client or handler cannot hold a worker forever.

@@ -3,3 +3,5 @@
 
 pub mod authn;
 pub mod authz;
+pub mod quota;
+pub mod rate_limit;

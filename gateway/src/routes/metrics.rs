@@ -3,12 +3,14 @@
 //! Bodies are encoded once per generation and shared by every scrape.
 
 use crate::layer::authz::{action, object};
+use crate::layer::quota::{quota_view_name, refusal, QuotaOutcome, TRUNCATED_HEADER};
 use crate::stack::AppState;
 use crate::tenancy::Principal;
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use collector::store::Format;
+use collector::store::Owner;
 
 /// Whether `Accept-Encoding` lets us send gzip (`q=0` refuses it).
 pub fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -44,6 +46,7 @@ pub async fn metrics(
     let format = Format::negotiate(accept);
     let gzip = accepts_gzip(&headers);
     let g = s.store.load();
+    let mut truncated = None;
     let body = match (&s.tenancy, principal) {
         (None, _) => g.full_body(format, gzip),
         // The authentication layer guarantees a principal; its absence is a wiring bug.
@@ -56,24 +59,39 @@ pub async fn metrics(
                 tracing::debug!(principal = %p.id, policy = %all.policy, "full view");
                 g.full_body(format, gzip)
             } else if let (true, Some(scope)) = (can(object::METRICS).allowed, scope) {
-                if can(object::METRICS_CLEAR_NAMES).allowed {
-                    // The tenant's own series with its users in clear (admins).
-                    let view: std::sync::Arc<str> = format!("clear:{}", p.tenant).into();
-                    g.view_body(&view, format, gzip, &|o| scope.allows(o))
+                let visible = |o: &Owner| scope.allows(o);
+                // Admins see their users in clear; everyone else gets per-tenant pseudonyms,
+                // and without a pseudonym key is refused rather than shown names in clear.
+                let clear = can(object::METRICS_CLEAR_NAMES).allowed;
+                let rewrite = if clear {
+                    None
                 } else {
-                    // The tenant's own series, user names as per-tenant pseudonyms; without a
-                    // pseudonym key refused, never shown in clear.
-                    let Some(rewrite) = t
+                    match t
                         .pii
                         .as_ref()
                         .and_then(|pii| pii.rewrite_for(&p.tenant).ok())
-                    else {
-                        tracing::warn!(tenant = %p.tenant, "no [pii] key: pseudonymized views refused");
-                        return refuse(StatusCode::FORBIDDEN, "forbidden\n");
-                    };
-                    let view: std::sync::Arc<str> = format!("pseudonyms:{}", p.tenant).into();
-                    g.view_body_with(&view, format, gzip, &|o| scope.allows(o), Some(&rewrite))
-                }
+                    {
+                        Some(r) => Some(r),
+                        None => {
+                            tracing::warn!(tenant = %p.tenant, "no [pii] key: pseudonymized views refused");
+                            return refuse(StatusCode::FORBIDDEN, "forbidden\n");
+                        }
+                    }
+                };
+                let kind = if clear { "clear" } else { "pseudonyms" };
+                let view = quota_view_name(&format!("{kind}:{}", p.tenant), &t.quota.config());
+                let plan = match t.quota.apply(&g, &view, &p.tenant, &visible) {
+                    QuotaOutcome::Within(_) => None,
+                    QuotaOutcome::Truncated(plan) => Some(plan),
+                    QuotaOutcome::Refused(plan) => return refusal(&plan),
+                };
+                truncated = plan.as_ref().map(|pl| pl.header_value());
+                let keep = plan.map(|pl| move |i: usize| pl.kept.contains(&i));
+                let keep_ref = keep.as_ref().map(|k| k as &dyn Fn(usize) -> bool);
+                let rewrite_ref = rewrite
+                    .as_ref()
+                    .map(|r| r as &dyn Fn(&str, &str) -> Option<String>);
+                g.view_body_filtered(&view, format, gzip, keep_ref, &visible, rewrite_ref)
             } else {
                 tracing::info!(tenant = %p.tenant, role = %p.role, principal = %p.id, "no /metrics view (policy: default deny)");
                 return refuse(StatusCode::FORBIDDEN, "forbidden\n");
@@ -93,6 +111,9 @@ pub async fn metrics(
     );
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if let Some(v) = truncated {
+        h.insert(TRUNCATED_HEADER, v);
     }
     resp
 }

@@ -1,0 +1,560 @@
+//! Request-rate limits (GCRA, from `governor`), in two places of the stack:
+//!
+//! - [`PerIpLayer`], before authentication: keyed by the peer address of the TCP connection
+//!   (axum's `ConnectInfo<SocketAddr>`, set by the accept loop), never by a header such as
+//!   `X-Forwarded-For`, which the client writes. It bounds what an unauthenticated caller
+//!   can make us spend on token, JWT and certificate work. IPv6 peers are keyed by their /64
+//!   (one host usually holds a whole /64, so per-address keys would be free to rotate);
+//!   IPv4-mapped IPv6 peers count as their IPv4 address.
+//! - [`PerPrincipalLayer`], after authentication: two limits, per principal (tenant, id) and
+//!   per tenant. The principal is checked first, so one noisy principal is stopped before it
+//!   drains its tenant's budget. A request without a [`Principal`] passes untouched: the
+//!   authentication layer has refused it already, or the gateway runs without `[auth]`.
+//!
+//! Over a limit: `429 Too Many Requests`, `Retry-After` in whole seconds (rounded up), a
+//! short generic body, and a [`RateLimited`] response extension for the audit layer.
+//!
+//! Memory stays bounded whatever the callers do: each key store tracks at most
+//! `max_tracked_keys` keys ([`BoundedStateStore`]). Keys whose bucket is full again are
+//! indistinguishable from new ones and are dropped by a sweep (`retain_recent`) at most once
+//! per [`SWEEP_INTERVAL`]. When the store is full of keys that are still busy, a new key
+//! shares one overflow bucket with every other untracked key, until a sweep frees room:
+//! tracked callers keep their own budgets, and rotating source addresses or tokens buys an
+//! attacker one shared budget, not a fresh one per key, nor more memory.
+
+use crate::tenancy::{Principal, TenantId};
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderValue, Request, Response, StatusCode};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::keyed::ShrinkableKeyedStateStore;
+use governor::state::StateStore;
+use governor::{Quota, RateLimiter};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// How often idle keys are swept out of a store (at most; sweeps run on the request path).
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+// ---------------------------------------------------------------------------------------
+// Configuration
+
+const fn nz32(v: u32) -> NonZeroU32 {
+    match NonZeroU32::new(v) {
+        Some(n) => n,
+        None => panic!("zero"),
+    }
+}
+
+const fn nzusize(v: usize) -> NonZeroUsize {
+    match NonZeroUsize::new(v) {
+        Some(n) => n,
+        None => panic!("zero"),
+    }
+}
+
+/// The `[rate_limit]` section. Zero is refused when the config is read (a zero rate would
+/// refuse everything; leave the layer out instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Requests per minute from one client address (IPv6: one /64), before authentication.
+    pub per_ip_per_minute: NonZeroU32,
+    /// Requests per minute for one tenant, all its principals together (`queries_per_minute`).
+    pub per_tenant_per_minute: NonZeroU32,
+    /// Requests per minute for one principal (token, certificate, JWT subject).
+    pub per_principal_per_minute: NonZeroU32,
+    /// Requests a key may make at once after being idle (the bucket size of every limit).
+    pub burst: NonZeroU32,
+    /// Keys each store tracks at most (per-IP, per-tenant and per-principal stores each).
+    pub max_tracked_keys: NonZeroUsize,
+}
+
+impl Default for RateLimitConfig {
+    /// A Prometheus scraping every 15 s makes 4 requests a minute; these leave room for a
+    /// few scrapers and dashboards behind one address or token, and stop floods.
+    fn default() -> Self {
+        RateLimitConfig {
+            per_ip_per_minute: nz32(600),
+            per_tenant_per_minute: nz32(600),
+            per_principal_per_minute: nz32(120),
+            burst: nz32(20),
+            max_tracked_keys: nzusize(10_000),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The bounded key store
+
+/// A governor key store holding at most `max` keys (plus one shared overflow slot). Each
+/// entry is the GCRA "theoretical arrival time", in nanoseconds since the limiter started
+/// (0: a fresh key), exactly what governor's own stores hold.
+#[derive(Debug)]
+pub struct BoundedStateStore<K> {
+    inner: Mutex<StoreInner<K>>,
+    max: usize,
+    overflowed: Arc<AtomicU64>,
+}
+
+#[derive(Debug)]
+struct StoreInner<K> {
+    map: HashMap<K, u64>,
+    overflow: u64,
+}
+
+impl<K> BoundedStateStore<K> {
+    pub fn new(max: NonZeroUsize) -> Self {
+        BoundedStateStore {
+            inner: Mutex::new(StoreInner {
+                map: HashMap::new(),
+                overflow: 0,
+            }),
+            max: max.get(),
+            overflowed: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, StoreInner<K>> {
+        // A panic while holding the lock leaves plain integers behind: still consistent.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Decisions made on the shared overflow bucket because the store was full.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+}
+
+impl<K: Hash + Eq + Clone> StateStore for BoundedStateStore<K> {
+    type Key = K;
+
+    fn measure_and_replace<T, F, E>(&self, key: &K, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        let mut inner = self.lock();
+        let prev = |v: u64| (v != 0).then(|| Nanos::new(v));
+        if let Some(v) = inner.map.get_mut(key) {
+            let (t, next) = f(prev(*v))?;
+            *v = next.as_u64();
+            return Ok(t);
+        }
+        if inner.map.len() >= self.max {
+            self.overflowed.fetch_add(1, Ordering::Relaxed);
+            let (t, next) = f(prev(inner.overflow))?;
+            inner.overflow = next.as_u64();
+            return Ok(t);
+        }
+        let (t, next) = f(None)?;
+        inner.map.insert(key.clone(), next.as_u64());
+        Ok(t)
+    }
+}
+
+impl<K: Hash + Eq + Clone> ShrinkableKeyedStateStore<K> for BoundedStateStore<K> {
+    fn retain_recent(&self, drop_below: Nanos) {
+        let below = drop_below.as_u64();
+        let mut inner = self.lock();
+        inner.map.retain(|_, v| *v > below);
+        if inner.overflow <= below {
+            inner.overflow = 0;
+        }
+    }
+
+    fn shrink_to_fit(&self) {
+        self.lock().map.shrink_to_fit();
+    }
+
+    fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().map.is_empty()
+    }
+}
+
+/// One keyed GCRA limiter over a [`BoundedStateStore`], swept on the request path.
+pub struct KeyedLimiter<K: Hash + Eq + Clone> {
+    limiter: RateLimiter<
+        K,
+        BoundedStateStore<K>,
+        DefaultClock,
+        NoOpMiddleware<<DefaultClock as Clock>::Instant>,
+    >,
+    overflowed: Arc<AtomicU64>,
+    started: Instant,
+    /// Milliseconds since `started` of the last sweep.
+    last_sweep_ms: AtomicU64,
+}
+
+impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
+    pub fn new(per_minute: NonZeroU32, burst: NonZeroU32, max_keys: NonZeroUsize) -> Self {
+        let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        let store = BoundedStateStore::new(max_keys);
+        KeyedLimiter {
+            overflowed: store.overflowed.clone(),
+            limiter: RateLimiter::new(quota, store, DefaultClock::default()),
+            started: Instant::now(),
+            last_sweep_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// `Ok` when `key` may go on (and counts the request), else how long until it may.
+    pub fn check(&self, key: &K) -> Result<(), Duration> {
+        self.maybe_sweep();
+        self.limiter
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
+    }
+
+    /// Keys tracked now (at most `max_tracked_keys`; the overflow slot is not counted).
+    pub fn tracked_keys(&self) -> usize {
+        self.limiter.len()
+    }
+
+    /// Decisions made on the shared overflow bucket because the store was full.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Drops the keys whose bucket is full again (indistinguishable from a new key).
+    pub fn sweep(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    fn maybe_sweep(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_sweep_ms.load(Ordering::Relaxed);
+        let interval = u64::try_from(SWEEP_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        // One request wins the race and sweeps; the others go on.
+        if now.saturating_sub(last) >= interval
+            && self
+                .last_sweep_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.limiter.retain_recent();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Outcomes
+
+/// Which limit refused a request; a response extension for the audit layer and the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimited {
+    Ip,
+    Tenant,
+    Principal,
+}
+
+impl RateLimited {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateLimited::Ip => "ip",
+            RateLimited::Tenant => "tenant",
+            RateLimited::Principal => "principal",
+        }
+    }
+}
+
+/// `Retry-After` for a wait: whole seconds, rounded up, at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+/// The 429: short and generic; which limit and who go to the log and the audit extension.
+pub fn too_many_requests(which: RateLimited, wait: Duration) -> Response<Body> {
+    let mut r = Response::new(Body::from("too many requests\n"));
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let h = r.headers_mut();
+    h.insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs(wait)),
+    );
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.extensions_mut().insert(which);
+    r
+}
+
+/// The per-IP key of a peer: IPv4 as is (IPv4-mapped IPv6 too), IPv6 by its /64.
+pub fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+    }
+}
+
+type BoxFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
+
+// ---------------------------------------------------------------------------------------
+// Per-IP layer
+
+/// The per-IP limit (see the module documentation). Cheap to clone: the store is shared.
+#[derive(Clone)]
+pub struct PerIpLayer {
+    limiter: Arc<KeyedLimiter<IpAddr>>,
+}
+
+impl PerIpLayer {
+    pub fn new(config: &RateLimitConfig) -> Self {
+        PerIpLayer {
+            limiter: Arc::new(KeyedLimiter::new(
+                config.per_ip_per_minute,
+                config.burst,
+                config.max_tracked_keys,
+            )),
+        }
+    }
+
+    /// The decision for one peer address, as the layer makes it (counts the request).
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.limiter.check(&ip_key(ip))
+    }
+
+    /// Addresses tracked now.
+    pub fn tracked_keys(&self) -> usize {
+        self.limiter.tracked_keys()
+    }
+
+    /// Decisions made on the shared overflow bucket because the store was full.
+    pub fn overflowed(&self) -> u64 {
+        self.limiter.overflowed()
+    }
+}
+
+impl<S> tower::Layer<S> for PerIpLayer {
+    type Service = PerIpService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PerIpService {
+            inner,
+            limiter: self.limiter.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PerIpService<S> {
+    inner: S,
+    limiter: Arc<KeyedLimiter<IpAddr>>,
+}
+
+impl<S, B> tower::Service<Request<B>> for PerIpService<S>
+where
+    S: tower::Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Response<Body>, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        // The accept loop always attaches the peer address; without it we cannot tell
+        // callers apart, so we refuse rather than put everyone in one bucket silently.
+        let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied()
+        else {
+            tracing::error!("no peer address on the request: the accept loop must attach ConnectInfo<SocketAddr>");
+            let mut r = Response::new(Body::from("error\n"));
+            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            return Box::pin(async move { Ok(r) });
+        };
+        if let Err(wait) = self.limiter.check(&ip_key(peer.ip())) {
+            tracing::info!(peer = %peer.ip(), retry_after_ms = wait.as_millis() as u64, "rate limited (ip)");
+            return Box::pin(async move { Ok(too_many_requests(RateLimited::Ip, wait)) });
+        }
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move { inner.call(req).await })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-tenant and per-principal layer
+
+/// The per-tenant and per-principal limits (see the module documentation).
+#[derive(Clone)]
+pub struct PerPrincipalLayer {
+    limits: Arc<PrincipalLimits>,
+}
+
+struct PrincipalLimits {
+    tenant: KeyedLimiter<TenantId>,
+    principal: KeyedLimiter<(TenantId, String)>,
+}
+
+impl PrincipalLimits {
+    fn check(&self, p: &Principal) -> Result<(), (RateLimited, Duration)> {
+        self.principal
+            .check(&(p.tenant.clone(), p.id.clone()))
+            .map_err(|w| (RateLimited::Principal, w))?;
+        self.tenant
+            .check(&p.tenant)
+            .map_err(|w| (RateLimited::Tenant, w))
+    }
+}
+
+impl PerPrincipalLayer {
+    pub fn new(config: &RateLimitConfig) -> Self {
+        PerPrincipalLayer {
+            limits: Arc::new(PrincipalLimits {
+                tenant: KeyedLimiter::new(
+                    config.per_tenant_per_minute,
+                    config.burst,
+                    config.max_tracked_keys,
+                ),
+                principal: KeyedLimiter::new(
+                    config.per_principal_per_minute,
+                    config.burst,
+                    config.max_tracked_keys,
+                ),
+            }),
+        }
+    }
+
+    /// The decision for one principal, as the layer makes it (counts the request).
+    pub fn check_principal(&self, p: &Principal) -> Result<(), (RateLimited, Duration)> {
+        self.limits.check(p)
+    }
+
+    /// Tenants tracked now.
+    pub fn tracked_tenants(&self) -> usize {
+        self.limits.tenant.tracked_keys()
+    }
+
+    /// Principals tracked now.
+    pub fn tracked_principals(&self) -> usize {
+        self.limits.principal.tracked_keys()
+    }
+}
+
+impl<S> tower::Layer<S> for PerPrincipalLayer {
+    type Service = PerPrincipalService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PerPrincipalService {
+            inner,
+            limits: self.limits.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PerPrincipalService<S> {
+    inner: S,
+    limits: Arc<PrincipalLimits>,
+}
+
+impl<S, B> tower::Service<Request<B>> for PerPrincipalService<S>
+where
+    S: tower::Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Response<Body>, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if let Some(p) = req.extensions().get::<Principal>() {
+            if let Err((which, wait)) = self.limits.check(p) {
+                tracing::info!(
+                    limit = which.as_str(),
+                    tenant = %p.tenant,
+                    principal = %p.id,
+                    retry_after_ms = wait.as_millis() as u64,
+                    "rate limited"
+                );
+                let mut res = too_many_requests(which, wait);
+                res.extensions_mut().insert(p.clone());
+                return Box::pin(async move { Ok(res) });
+            }
+        }
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move { inner.call(req).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_secs(Duration::from_millis(2001)), 3);
+    }
+
+    #[test]
+    fn ipv6_is_keyed_by_its_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(ip_key(a), ip_key(b));
+        assert_ne!(ip_key(a), ip_key(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert_eq!(ip_key(mapped), "192.0.2.7".parse::<IpAddr>().expect("ip"));
+    }
+
+    #[test]
+    fn config_defaults_and_refusals() {
+        let c: RateLimitConfig = toml::from_str("").expect("defaults");
+        assert_eq!(c, RateLimitConfig::default());
+        let c: RateLimitConfig = toml::from_str("per_ip_per_minute = 5").expect("one field");
+        assert_eq!(c.per_ip_per_minute.get(), 5);
+        assert!(toml::from_str::<RateLimitConfig>("burst = 0").is_err());
+        assert!(toml::from_str::<RateLimitConfig>("per_ip = 5").is_err());
+    }
+
+    #[test]
+    fn a_full_store_shares_one_overflow_bucket_and_keeps_known_keys() {
+        let l = KeyedLimiter::<u32>::new(nz32(60), nz32(2), nzusize(3));
+        for k in 0..3 {
+            assert!(l.check(&k).is_ok());
+        }
+        assert_eq!(l.tracked_keys(), 3);
+        // Known keys keep their own bucket.
+        assert!(l.check(&0).is_ok());
+        assert!(l.check(&0).is_err());
+        // New keys share the overflow bucket (burst 2), whatever their number.
+        assert!(l.check(&100).is_ok());
+        assert!(l.check(&101).is_ok());
+        assert!(l.check(&102).is_err());
+        assert_eq!(l.tracked_keys(), 3);
+        assert_eq!(l.overflowed(), 3);
+    }
+}
