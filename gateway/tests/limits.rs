@@ -382,9 +382,9 @@ async fn quota_handler(State((g, q)): State<(Arc<Generation>, Arc<Quota>)>) -> R
     let (body, truncated) = match q.apply(&g, &view, &tenant, &visible) {
         QuotaOutcome::Within(_) => (g.view_body(&view, Format::Text, false, &visible), None),
         QuotaOutcome::Truncated(plan) => {
-            let keep = plan.predicate(&g.families, &visible);
+            let keep = |i: usize| plan.keeps(i);
             (
-                g.view_body(&view, Format::Text, false, &keep),
+                g.view_body_filtered(&view, Format::Text, false, Some(&keep), &visible, None),
                 Some(plan.header_value()),
             )
         }

@@ -171,35 +171,10 @@ impl QuotaPlan {
             .unwrap_or_else(|_| HeaderValue::from_static("0/0"))
     }
 
-    /// The plan as the single predicate `Generation::view_body_with` takes: `visible`, and
-    /// only inside the kept families.
-    ///
-    /// The encoder hands the predicate each series' `&Owner`, which lives inside its
-    /// family's series buffer; the predicate finds the family by that address. `families`
-    /// must be the very slice the body is encoded from (`&generation.families` of the same
-    /// `Arc<Generation>`, immutable once published). With any other slice nothing matches
-    /// and the body is empty: it fails closed, never open.
-    pub fn predicate<'a>(
-        &self,
-        families: &'a [Family],
-        visible: &'a dyn Fn(&Owner) -> bool,
-    ) -> impl Fn(&Owner) -> bool + 'a {
-        let mut ranges: Vec<(usize, usize)> = self
-            .kept
-            .iter()
-            .filter_map(|&i| families.get(i))
-            .map(|f| {
-                let r = f.series.as_ptr_range();
-                (r.start as usize, r.end as usize)
-            })
-            .filter(|(start, end)| start < end)
-            .collect();
-        ranges.sort_unstable();
-        move |owner: &Owner| {
-            let at = std::ptr::from_ref(owner) as usize;
-            let i = ranges.partition_point(|&(start, _)| start <= at);
-            i > 0 && ranges.get(i - 1).is_some_and(|&(_, end)| at < end) && visible(owner)
-        }
+    /// Whether the family at `index` of the generation is kept; pass it to
+    /// `Generation::view_body_filtered` as the family filter.
+    pub fn keeps(&self, index: usize) -> bool {
+        self.kept.contains(&index)
     }
 }
 
@@ -211,7 +186,7 @@ impl QuotaPlan {
 pub enum QuotaOutcome {
     /// Everything visible fits: encode with the plain visibility predicate.
     Within(Arc<QuotaPlan>),
-    /// Encode with [`QuotaPlan::predicate`] and add [`TRUNCATED_HEADER`].
+    /// Encode the kept families ([`QuotaPlan::keeps`]) and add [`TRUNCATED_HEADER`].
     Truncated(Arc<QuotaPlan>),
     /// Answer [`refusal`].
     Refused(Arc<QuotaPlan>),

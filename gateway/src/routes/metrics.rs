@@ -86,7 +86,7 @@ pub async fn metrics(
                     QuotaOutcome::Refused(plan) => return refusal(&plan),
                 };
                 truncated = plan.as_ref().map(|pl| pl.header_value());
-                let keep = plan.map(|pl| move |i: usize| pl.kept.contains(&i));
+                let keep = plan.map(|pl| move |i: usize| pl.keeps(i));
                 let keep_ref = keep.as_ref().map(|k| k as &dyn Fn(usize) -> bool);
                 let rewrite_ref = rewrite
                     .as_ref()
