@@ -70,19 +70,14 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
 mod tests {
     use super::*;
     use crate::model::Name;
-    use crate::store::{encode, Format};
     use std::sync::Arc;
 
     fn text(s: &Snapshot) -> String {
-        let mut sink = Sink::default();
-        collect(s, &Options::default(), &mut sink);
-        let fams = sink.into_families();
+        let (fams, text) = crate::families::render(collect, s);
         assert!(fams
             .iter()
             .all(|f| f.series.iter().all(|x| x.owner == Owner::Cluster)));
-        let mut out = Vec::new();
-        encode(&fams, Format::Text, &|_| true, &mut out);
-        String::from_utf8(out).expect("utf8")
+        text
     }
 
     #[test]

@@ -283,6 +283,18 @@ impl JobTotals {
     }
 }
 
+/// Test helper shared by the family files: runs one family over a snapshot and encodes it.
+#[cfg(test)]
+pub(crate) fn render(collect: Collect, s: &Snapshot) -> (Vec<Family>, String) {
+    let mut sink = Sink::default();
+    collect(s, &Options::default(), &mut sink);
+    let fams = sink.into_families();
+    let mut out = Vec::new();
+    crate::store::encode(&fams, crate::store::Format::Text, &|_| true, &mut out);
+    let text = String::from_utf8(out).unwrap_or_default();
+    (fams, text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

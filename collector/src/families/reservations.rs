@@ -145,7 +145,6 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
 mod tests {
     use super::*;
     use crate::model::NodeFlags;
-    use crate::store::{encode, Format};
     use std::sync::Arc;
 
     fn node(name: &str, base: NodeBaseState, cpus: u64, alloc: u64) -> Node {
@@ -219,15 +218,11 @@ mod tests {
     }
 
     fn text(s: &Snapshot) -> String {
-        let mut sink = Sink::default();
-        collect(s, &Options::default(), &mut sink);
-        let fams = sink.into_families();
+        let (fams, text) = crate::families::render(collect, s);
         assert!(fams
             .iter()
             .all(|f| f.series.iter().all(|x| x.owner == Owner::Cluster)));
-        let mut out = Vec::new();
-        encode(&fams, Format::Text, &|_| true, &mut out);
-        String::from_utf8(out).expect("utf8")
+        text
     }
 
     #[test]
