@@ -6,7 +6,7 @@ use crate::layer::authz::Authorizer;
 use crate::layer::quota::{Quota, QuotaConfig};
 use crate::layer::rate_limit::RateLimitConfig;
 use crate::pii::Pseudonymizer;
-use crate::stack::{self, AppState, Limits, Tenancy};
+use crate::stack::{self, AppState, Limits, Tenancy, TenancyHandle};
 use crate::tls::{self, ReloadableTls, TlsConfig};
 use collector::families::{self, Options};
 use collector::ledger::Ledger;
@@ -220,7 +220,7 @@ pub async fn collect_once(cfg: &Config, format: Format) -> Result<Vec<u8>, Strin
 }
 
 /// Serves `/metrics` from the background pollers until SIGINT/SIGTERM.
-pub async fn serve(cfg: Config) -> Result<(), String> {
+pub async fn serve(cfg: Config, config_path: PathBuf) -> Result<(), String> {
     let clusters = make_clusters(&cfg)?;
     let serving = Serving {
         addr: cfg.listen_addr()?,
@@ -230,6 +230,7 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
         },
         tls: cfg.server.tls.clone(),
         tenancy: tenancy(&cfg).await?,
+        config_path: Some(config_path),
     };
     run_server(serving, clusters, cfg.options(), |_| {}).await
 }
@@ -265,6 +266,9 @@ pub struct Serving {
     pub limits: Limits,
     pub tls: Option<TlsConfig>,
     pub tenancy: Option<Arc<Tenancy>>,
+    /// The config file SIGHUP re-reads for tokens, issuers, tenants, policies and the
+    /// pseudonym key (sources and listeners need a restart).
+    pub config_path: Option<PathBuf>,
 }
 
 pub async fn run_server(
@@ -278,7 +282,9 @@ pub async fn run_server(
         limits,
         tls,
         tenancy,
+        config_path,
     } = serving;
+    let tenancy = tenancy.map(TenancyHandle::new);
     // Certificates are checked before binding: a bad file stops start-up with its name.
     let tls = tls
         .map(|t| ReloadableTls::load(t).map_err(|e| format!("server.tls: {e}")))
@@ -289,28 +295,41 @@ pub async fn run_server(
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let store = Arc::new(Store::default());
     let poller = tokio::spawn(poller::run_clusters(clusters, store.clone(), options));
-    let app = stack::build(AppState { store, tenancy }, limits);
+    let app = stack::build(
+        AppState {
+            store,
+            tenancy: tenancy.clone(),
+        },
+        limits,
+    );
     tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
     on_ready(bound);
+    tokio::spawn(reload_on_sighup(tls.clone(), tenancy, config_path));
     let served = match tls {
-        Some(tls) => {
-            tokio::spawn(reload_on_sighup(tls.clone()));
-            tls::serve_tls(listener, tls, app, shutdown_signal())
-                .await
-                .map_err(|e| format!("server failed: {e}"))
-        }
-        None => axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+        Some(tls) => tls::serve_tls(listener, tls, app, shutdown_signal())
             .await
             .map_err(|e| format!("server failed: {e}")),
+        // The per-IP limit keys on the TCP peer: hand it to every request.
+        None => axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}")),
     };
     poller.abort();
     served
 }
 
-/// SIGHUP re-reads the certificate, key and client CA; a bad new set is refused and the
-/// old one keeps serving.
-async fn reload_on_sighup(tls: ReloadableTls) {
+/// SIGHUP re-reads the certificate, key and client CA, and the config's tokens, issuers,
+/// tenants, policies and pseudonym key. A bad new set is refused whole and logged; the old
+/// one keeps serving.
+async fn reload_on_sighup(
+    tls: Option<ReloadableTls>,
+    tenancy: Option<TenancyHandle>,
+    config_path: Option<PathBuf>,
+) {
     #[cfg(unix)]
     {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -318,17 +337,37 @@ async fn reload_on_sighup(tls: ReloadableTls) {
             return;
         };
         while hup.recv().await.is_some() {
-            match tls.reload() {
-                Ok(()) => tracing::info!(
-                    fingerprint = %tls.server_cert_fingerprint(),
-                    "TLS certificates reloaded"
-                ),
-                Err(e) => {
-                    tracing::error!("TLS reload refused, still serving the old certificates: {e}")
+            if let Some(tls) = &tls {
+                match tls.reload() {
+                    Ok(()) => tracing::info!(
+                        fingerprint = %tls.server_cert_fingerprint(),
+                        "TLS certificates reloaded"
+                    ),
+                    Err(e) => tracing::error!(
+                        "TLS reload refused, still serving the old certificates: {e}"
+                    ),
+                }
+            }
+            if let (Some(handle), Some(path)) = (&tenancy, &config_path) {
+                match reload_tenancy(path).await {
+                    Ok(t) => {
+                        handle.store(t);
+                        tracing::info!(config = %path.display(), "tokens, tenants and policies reloaded");
+                    }
+                    Err(e) => tracing::error!(
+                        "config reload refused, still serving the previous tokens, tenants and policies: {e}"
+                    ),
                 }
             }
         }
     }
+}
+
+async fn reload_tenancy(path: &std::path::Path) -> Result<Arc<Tenancy>, String> {
+    let cfg = Config::load(path).map_err(|e| e.to_string())?;
+    tenancy(&cfg).await?.ok_or_else(|| {
+        "the new config has no [auth]: removing authentication needs a restart".to_owned()
+    })
 }
 
 async fn shutdown_signal() {
@@ -498,6 +537,7 @@ pub async fn demo(
                 .tls_config(tls::ClientAuth::VerifyClientCertIfGiven),
         ),
         tenancy: Some(secrets.tenancy.clone()),
+        config_path: None,
     };
     let certs = secrets.certs;
     let tokens = secrets.tokens;

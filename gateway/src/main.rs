@@ -222,7 +222,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve { config } => {
             init_logs("info");
             let cfg = Config::load(&config).map_err(|e| e.to_string())?;
-            gateway::app::serve(cfg).await
+            gateway::app::serve(cfg, config).await
         }
         Command::Collect {
             once,

@@ -7,6 +7,7 @@ use crate::layer::authn::{Authenticator, AuthnLayer};
 use crate::layer::rate_limit::{PerIpLayer, PerPrincipalLayer};
 use crate::routes;
 use crate::tenancy::{TenantId, TenantScope};
+use arc_swap::ArcSwap;
 use axum::Router;
 use collector::store::Store;
 use std::collections::BTreeMap;
@@ -20,7 +21,34 @@ use tower_http::timeout::TimeoutLayer;
 pub struct AppState {
     pub store: Arc<Store>,
     /// `None`: no `[auth]`, every caller gets the full view (loopback or mTLS-only setups).
-    pub tenancy: Option<Arc<Tenancy>>,
+    pub tenancy: Option<TenancyHandle>,
+}
+
+/// The current tenancy, swapped whole on a config reload; readers never block.
+#[derive(Clone)]
+pub struct TenancyHandle {
+    current: Arc<ArcSwap<Tenancy>>,
+    /// The authentication layer reads its authenticator from here on every request.
+    authn: Arc<ArcSwap<Authenticator>>,
+}
+
+impl TenancyHandle {
+    pub fn new(t: Arc<Tenancy>) -> Self {
+        TenancyHandle {
+            authn: Arc::new(ArcSwap::new(t.authn.clone())),
+            current: Arc::new(ArcSwap::new(t)),
+        }
+    }
+
+    pub fn load(&self) -> Arc<Tenancy> {
+        self.current.load_full()
+    }
+
+    /// Installs a new tenancy (tokens, issuers, tenants, policies, pseudonym key).
+    pub fn store(&self, t: Arc<Tenancy>) {
+        self.authn.store(t.authn.clone());
+        self.current.store(t);
+    }
 }
 
 /// Who sees what once callers are authenticated.
@@ -47,10 +75,14 @@ pub fn build(state: AppState, limits: Limits) -> Router {
     // Around /metrics, outermost first: the per-IP limit (keyed by the TCP peer, never a
     // header) before any token or certificate work; authentication; then the per-tenant and
     // per-principal limits, which need the principal.
-    let guards = state.tenancy.as_ref().map(|t| routes::Guards {
-        per_ip: PerIpLayer::new(&t.rate_limit),
-        authn: AuthnLayer::new(t.authn.clone()),
-        per_principal: PerPrincipalLayer::new(&t.rate_limit),
+    // The rate limits are fixed at start; tokens, issuers, tenants and policies reload.
+    let guards = state.tenancy.as_ref().map(|h| {
+        let t = h.load();
+        routes::Guards {
+            per_ip: PerIpLayer::new(&t.rate_limit),
+            authn: AuthnLayer::reloadable(h.authn.clone()),
+            per_principal: PerPrincipalLayer::new(&t.rate_limit),
+        }
     });
     routes::router(state, guards)
         // Innermost: scrapes carry no body; anything bigger is refused before a handler runs.

@@ -47,7 +47,8 @@ pub async fn metrics(
     let gzip = accepts_gzip(&headers);
     let g = s.store.load();
     let mut truncated = None;
-    let body = match (&s.tenancy, principal) {
+    let tenancy = s.tenancy.as_ref().map(|h| h.load());
+    let body = match (&tenancy, principal) {
         (None, _) => g.full_body(format, gzip),
         // The authentication layer guarantees a principal; its absence is a wiring bug.
         (Some(_), None) => return refuse(StatusCode::UNAUTHORIZED, "unauthorized\n"),
