@@ -54,9 +54,9 @@ pub struct IntrospectionConfig {
     /// If not empty, an answer's `aud` must name one of these.
     #[serde(default)]
     pub audiences: Vec<String>,
-    #[serde(default = "default_tenant_claim")]
+    #[serde(default = "super::default_tenant_claim")]
     pub tenant_claim: String,
-    #[serde(default = "default_role_claim")]
+    #[serde(default = "super::default_role_claim")]
     pub role_claim: String,
     #[serde(default, deserialize_with = "de_tenant_map")]
     pub tenant_map: BTreeMap<String, TenantId>,
@@ -74,7 +74,7 @@ pub struct IntrospectionConfig {
     pub cache_max_entries: usize,
     #[serde(default = "default_in_flight")]
     pub max_in_flight: usize,
-    #[serde(default = "default_timeout")]
+    #[serde(default = "super::default_http_timeout")]
     pub http_timeout_seconds: u64,
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
@@ -94,12 +94,6 @@ pub enum ClientAuth {
     RequestBody,
 }
 
-fn default_tenant_claim() -> String {
-    "slurm_tenant".into()
-}
-fn default_role_claim() -> String {
-    "slurm_role".into()
-}
 fn default_ttl() -> u64 {
     60
 }
@@ -111,9 +105,6 @@ fn default_max_entries() -> usize {
 }
 fn default_in_flight() -> usize {
     16
-}
-fn default_timeout() -> u64 {
-    5
 }
 fn default_leeway() -> u64 {
     30
@@ -134,8 +125,8 @@ impl IntrospectionConfig {
             client_auth: ClientAuth::Basic,
             issuer: None,
             audiences: Vec::new(),
-            tenant_claim: default_tenant_claim(),
-            role_claim: default_role_claim(),
+            tenant_claim: super::default_tenant_claim(),
+            role_claim: super::default_role_claim(),
             tenant_map: BTreeMap::new(),
             role_map: BTreeMap::new(),
             allowed_tenants: None,
@@ -144,7 +135,7 @@ impl IntrospectionConfig {
             negative_cache_ttl_seconds: default_negative_ttl(),
             cache_max_entries: default_max_entries(),
             max_in_flight: default_in_flight(),
-            http_timeout_seconds: default_timeout(),
+            http_timeout_seconds: super::default_http_timeout(),
             leeway_seconds: default_leeway(),
             ca_file: None,
         }

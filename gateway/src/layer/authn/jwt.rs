@@ -48,10 +48,10 @@ pub struct OidcConfig {
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
     /// Claim (or dotted path, e.g. `realm_access.roles`) naming the tenant.
-    #[serde(default = "default_tenant_claim")]
+    #[serde(default = "super::default_tenant_claim")]
     pub tenant_claim: String,
     /// Claim (or dotted path) naming the role.
-    #[serde(default = "default_role_claim")]
+    #[serde(default = "super::default_role_claim")]
     pub role_claim: String,
     /// Claim value -> tenant. Empty: the value itself must be a tenant id.
     #[serde(default, deserialize_with = "de_tenant_map")]
@@ -74,7 +74,7 @@ pub struct OidcConfig {
     /// Keys older than this are refetched on next use (the old ones serve if that fails).
     #[serde(default = "default_max_age")]
     pub jwks_max_age_seconds: u64,
-    #[serde(default = "default_timeout")]
+    #[serde(default = "super::default_http_timeout")]
     pub http_timeout_seconds: u64,
     /// Extra CA certificates (PEM) to trust for the issuer's HTTPS.
     #[serde(default)]
@@ -83,12 +83,6 @@ pub struct OidcConfig {
 
 fn default_algorithms() -> Vec<String> {
     vec!["RS256".into(), "ES256".into(), "EdDSA".into()]
-}
-fn default_tenant_claim() -> String {
-    "slurm_tenant".into()
-}
-fn default_role_claim() -> String {
-    "slurm_role".into()
 }
 fn default_leeway() -> u64 {
     30
@@ -99,9 +93,6 @@ fn default_min_refresh() -> u64 {
 fn default_max_age() -> u64 {
     3600
 }
-fn default_timeout() -> u64 {
-    5
-}
 
 impl OidcConfig {
     /// An issuer with every optional field at its default.
@@ -111,8 +102,8 @@ impl OidcConfig {
             jwks_url: None,
             audiences,
             algorithms: default_algorithms(),
-            tenant_claim: default_tenant_claim(),
-            role_claim: default_role_claim(),
+            tenant_claim: super::default_tenant_claim(),
+            role_claim: super::default_role_claim(),
             tenant_map: BTreeMap::new(),
             role_map: BTreeMap::new(),
             allowed_tenants: None,
@@ -120,7 +111,7 @@ impl OidcConfig {
             leeway_seconds: default_leeway(),
             jwks_min_refresh_seconds: default_min_refresh(),
             jwks_max_age_seconds: default_max_age(),
-            http_timeout_seconds: default_timeout(),
+            http_timeout_seconds: super::default_http_timeout(),
             ca_file: None,
         }
     }

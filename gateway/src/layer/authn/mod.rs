@@ -115,6 +115,17 @@ impl fmt::Debug for SecretString {
     }
 }
 
+/// Claim names and HTTP timeout shared by the OIDC and introspection configs.
+fn default_tenant_claim() -> String {
+    "slurm_tenant".into()
+}
+fn default_role_claim() -> String {
+    "slurm_role".into()
+}
+fn default_http_timeout() -> u64 {
+    5
+}
+
 /// A configuration the authenticator cannot be built from. Names the section and the fault.
 #[derive(Debug, thiserror::Error)]
 #[error("auth config: {0}")]
