@@ -109,24 +109,15 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
 mod tests {
     use super::*;
     use crate::model::Interner;
-    use crate::parse::associations::{merge, parse_associations_json, parse_sshare_text};
+    use crate::parse::associations::lab_associations;
     use crate::store::{encode, Format};
     use std::sync::Arc;
 
     fn lab() -> Snapshot {
         let mut n = Interner::default();
-        let limits = parse_associations_json(
-            include_bytes!("../../testdata/rest/22.05.8/slurmdb_v0.0.38_associations.json"),
-            &mut n,
-        )
-        .expect("parses");
-        let shares = parse_sshare_text(
-            include_str!("../../testdata/cli/22.05.8/sshare.txt"),
-            &mut n,
-        )
-        .expect("parses");
+        let associations = lab_associations(&mut n);
         Snapshot {
-            associations: Arc::new(merge(limits, shares)),
+            associations: Arc::new(associations),
             ..Snapshot::default()
         }
     }

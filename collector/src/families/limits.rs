@@ -493,7 +493,7 @@ fn qos_settings(s: &Snapshot, out: &mut Sink) {
 mod tests {
     use super::*;
     use crate::model::{Interner, JobState};
-    use crate::parse::associations::{merge, parse_associations_json, parse_sshare_text};
+    use crate::parse::associations::{lab_associations, parse_associations_json};
     use crate::parse::qos::parse_qos_json;
     use crate::store::{encode, Format, Kind};
     use std::collections::BTreeSet;
@@ -543,16 +543,7 @@ mod tests {
     fn lab() -> Snapshot {
         use JobState::{Completed, Pending, Running};
         let mut n = Interner::default();
-        let limits = parse_associations_json(
-            include_bytes!("../../testdata/rest/22.05.8/slurmdb_v0.0.38_associations.json"),
-            &mut n,
-        )
-        .expect("parses");
-        let shares = parse_sshare_text(
-            include_str!("../../testdata/cli/22.05.8/sshare.txt"),
-            &mut n,
-        )
-        .expect("parses");
+        let associations = lab_associations(&mut n);
         let qos = parse_qos_json(
             include_bytes!("../../testdata/rest/22.05.8/slurmdb_v0.0.38_qos.json"),
             &mut n,
@@ -592,7 +583,7 @@ mod tests {
         ];
         Snapshot {
             taken_epoch: NOW,
-            associations: Arc::new(merge(limits, shares)),
+            associations: Arc::new(associations),
             qos: Arc::new(qos),
             jobs: Arc::new(jobs),
             ..Snapshot::default()

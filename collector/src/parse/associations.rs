@@ -487,6 +487,19 @@ pub fn merge(limits: Vec<Association>, shares: Vec<Association>) -> Vec<Associat
     out
 }
 
+/// The lab's 22.05 associations merged with its `sshare` capture, for the family tests.
+#[cfg(test)]
+pub(crate) fn lab_associations(names: &mut Interner) -> Vec<Association> {
+    let limits = parse_associations_json(
+        include_bytes!("../../testdata/rest/22.05.8/slurmdb_v0.0.38_associations.json"),
+        names,
+    )
+    .expect("the associations capture parses");
+    let shares = parse_sshare_text(include_str!("../../testdata/cli/22.05.8/sshare.txt"), names)
+        .expect("the sshare capture parses");
+    merge(limits, shares)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
