@@ -533,17 +533,6 @@ pub async fn run_clusters(clusters: Vec<ClusterSpec>, store: Arc<Store>, options
     while tasks.join_next().await.is_some() {}
 }
 
-/// Polls one source forever (one cluster, one source).
-pub async fn run(runner: Runner, store: Arc<Store>, options: Options) {
-    let name = runner.cfg.cluster.clone();
-    let spec = ClusterSpec {
-        name,
-        runners: vec![runner],
-        window: DEFAULT_CORRELATION_WINDOW,
-    };
-    run_clusters(vec![spec], store, options).await;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
