@@ -95,6 +95,20 @@ pub enum Sample {
     Count,
 }
 
+impl Sample {
+    /// What the sample adds to its family's name on the wire (and in Prometheus' TSDB):
+    /// counters `_total`, histograms `_bucket`, `_sum` and `_count`.
+    pub fn suffix(self, kind: Kind) -> &'static str {
+        match (kind, self) {
+            (Kind::Counter, _) => "_total",
+            (_, Sample::Bucket(_)) => "_bucket",
+            (_, Sample::Sum) => "_sum",
+            (_, Sample::Count) => "_count",
+            _ => "",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Series {
     pub owner: Owner,
@@ -115,6 +129,14 @@ pub struct Family {
 }
 
 impl Family {
+    /// The name a sample of this family carries: the family name and [`Sample::suffix`].
+    pub fn sample_name(&self, sample: Sample) -> Cow<'_, str> {
+        match sample.suffix(self.kind) {
+            "" => Cow::Borrowed(&*self.name),
+            suffix => Cow::Owned(format!("{}{suffix}", self.name)),
+        }
+    }
+
     /// Adds a plain sample. `labels` must match `label_names` in length; a mismatch is a
     /// programming error caught by the tests, and is dropped rather than emitted broken.
     pub fn push<const N: usize>(&mut self, owner: Owner, labels: [LabelValue; N], value: f64) {
@@ -332,6 +354,14 @@ fn write_value(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// A sample value or `le` bound as the encoder writes it (`le` label values are matched as
+/// written: `"1"`, `"0.5"`, `"+Inf"`).
+pub fn format_value(v: f64) -> String {
+    let mut out = Vec::with_capacity(24);
+    write_value(&mut out, v);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 fn write_escaped_label(out: &mut Vec<u8>, s: &str) {
     for b in s.bytes() {
         match b {
@@ -384,12 +414,37 @@ pub fn encode_filtered(
     rewrite: Option<Rewrite<'_>>,
     out: &mut Vec<u8>,
 ) {
+    encode_selected(
+        families,
+        format,
+        keep,
+        &|_, _, s| visible(&s.owner),
+        rewrite,
+        out,
+    )
+}
+
+/// Picks single series: (family index in the generation, family, series) -> shown.
+pub type Select<'a> = &'a dyn Fn(usize, &Family, &Series) -> bool;
+
+/// THE encoder: the series of the families `keep` lets through that `select` picks, label
+/// values rewritten by `rewrite`. Families with no picked series are left out entirely.
+/// `keep` is asked once per family, before any of its series, so it is the cheap way to
+/// skip whole families; `select` sees every series of the others.
+pub fn encode_selected(
+    families: &[Family],
+    format: Format,
+    keep: Option<KeepFamily<'_>>,
+    select: Select<'_>,
+    rewrite: Option<Rewrite<'_>>,
+    out: &mut Vec<u8>,
+) {
     let mut header = String::new();
     for (i, f) in families.iter().enumerate() {
         if keep.is_some_and(|k| !k(i)) {
             continue;
         }
-        let mut shown = f.series.iter().filter(|s| visible(&s.owner)).peekable();
+        let mut shown = f.series.iter().filter(|s| select(i, f, s)).peekable();
         if shown.peek().is_none() {
             continue;
         }
@@ -404,13 +459,7 @@ pub fn encode_filtered(
         out.extend_from_slice(header.as_bytes());
         for s in shown {
             out.extend_from_slice(base.as_bytes());
-            out.extend_from_slice(match (f.kind, s.sample) {
-                (Kind::Counter, _) => b"_total",
-                (_, Sample::Bucket(_)) => b"_bucket",
-                (_, Sample::Sum) => b"_sum",
-                (_, Sample::Count) => b"_count",
-                _ => b"",
-            });
+            out.extend_from_slice(s.sample.suffix(f.kind).as_bytes());
             let le = match s.sample {
                 Sample::Bucket(b) => Some(b),
                 _ => None,
@@ -653,6 +702,40 @@ mod tests {
              slurm_test_wait_seconds_bucket{partition=\"p\",le=\"+Inf\"} 4\n\
              slurm_test_wait_seconds_sum{partition=\"p\"} 106\n\
              slurm_test_wait_seconds_count{partition=\"p\"} 4\n"
+        );
+    }
+
+    #[test]
+    fn selected_encoding_picks_single_series_by_family_and_labels() {
+        let fams = sample_families();
+        assert_eq!(fams[0].sample_name(Sample::Value), "slurm_test_nodes");
+        assert_eq!(fams[1].sample_name(Sample::Value), "slurm_test_polls_total");
+        assert_eq!(
+            fams[2].sample_name(Sample::Bucket(1.0)),
+            "slurm_test_wait_seconds_bucket"
+        );
+        assert_eq!(format_value(f64::INFINITY), "+Inf");
+        assert_eq!(format_value(0.5), "0.5");
+        assert_eq!(format_value(10.0), "10");
+        let mut out = Vec::new();
+        encode_selected(
+            &fams,
+            Format::Text,
+            Some(&|i| i != 1),
+            &|_, f, s| {
+                (f.name == "slurm_test_nodes" && &*s.labels[0] == "idle")
+                    || s.sample == Sample::Sum
+                    || f.kind == Kind::Counter
+            },
+            None,
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "# HELP slurm_test_nodes Nodes\\nby state\n# TYPE slurm_test_nodes gauge\n\
+             slurm_test_nodes{state=\"idle\"} 3\n\
+             # HELP slurm_test_wait_seconds Wait\n# TYPE slurm_test_wait_seconds histogram\n\
+             slurm_test_wait_seconds_sum{partition=\"p\"} 106\n"
         );
     }
 

@@ -1,6 +1,7 @@
 //! Wiring: a source from the configuration, the poller, the store and the HTTP server.
 
 use crate::config::{AccountingConfig, Config, SimSection, SourceConfig, SourceKind};
+use crate::layer::audit::{Auditor, OnFailure};
 use crate::layer::authn::Authenticator;
 use crate::layer::authz::Authorizer;
 use crate::layer::quota::{Quota, QuotaConfig};
@@ -230,7 +231,9 @@ pub async fn serve(cfg: Config, config_path: PathBuf) -> Result<(), String> {
         },
         tls: cfg.server.tls.clone(),
         tenancy: tenancy(&cfg).await?,
+        auditor: open_auditor(cfg.audit.as_ref())?,
         config_path: Some(config_path),
+        admin: cfg.server.admin.clone(),
     };
     run_server(serving, clusters, cfg.options(), |_| {}).await
 }
@@ -260,15 +263,61 @@ pub async fn tenancy(cfg: &Config) -> Result<Option<Arc<Tenancy>>, String> {
     })))
 }
 
+/// Opens the audit log (keys made at first start) when `[audit]` is configured.
+pub fn open_auditor(
+    cfg: Option<&crate::layer::audit::AuditConfig>,
+) -> Result<Option<Arc<Auditor>>, String> {
+    cfg.map(|a| Auditor::open(a).map(Arc::new)).transpose()
+}
+
+/// Every reload attempt becomes an audit record; a successful one also hands the writer a
+/// rotated keyring (`audit rotate-key`, then SIGHUP).
+fn audit_reloads(auditor: Arc<Auditor>) -> crate::reload::ReloadHook {
+    Arc::new(move |ev: &crate::reload::ReloadEvent| {
+        let mut detail = serde_json::json!({
+            "trigger": ev.trigger.as_str(),
+            "ok": ev.ok,
+            "config_digest": ev.config_digest,
+            "changed_files": ev.changed_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        });
+        if let Some(e) = &ev.error {
+            detail["error"] = e.as_str().into();
+        }
+        if ev.ok {
+            match auditor.reload_keyring() {
+                Ok(Some(id)) => detail["audit_key_rotated_to"] = id.into(),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!("{e}");
+                    detail["audit_key_error"] = e.into();
+                }
+            }
+        }
+        auditor.write_detached(audit::Event {
+            kind: audit::EventKind::ConfigReload,
+            decision: Some(if ev.ok {
+                audit::Decision::Allow
+            } else {
+                audit::Decision::Deny
+            }),
+            detail: Some(detail),
+            ..audit::Event::default()
+        });
+    })
+}
+
 /// How the server listens and whom it serves.
 pub struct Serving {
     pub addr: SocketAddr,
     pub limits: Limits,
     pub tls: Option<TlsConfig>,
     pub tenancy: Option<Arc<Tenancy>>,
-    /// The config file SIGHUP re-reads for tokens, issuers, tenants, policies and the
-    /// pseudonym key (sources and listeners need a restart).
+    /// The audit log every request is recorded in.
+    pub auditor: Option<Arc<Auditor>>,
+    /// The config file reloaded on SIGHUP and on change (see `crate::reload`).
     pub config_path: Option<PathBuf>,
+    /// The admin listener (the gateway's own metrics and health), if any.
+    pub admin: Option<crate::admin::AdminConfig>,
 }
 
 pub async fn run_server(
@@ -282,7 +331,9 @@ pub async fn run_server(
         limits,
         tls,
         tenancy,
+        auditor,
         config_path,
+        admin,
     } = serving;
     let tenancy = tenancy.map(TenancyHandle::new);
     // Certificates are checked before binding: a bad file stops start-up with its name.
@@ -293,18 +344,47 @@ pub async fn run_server(
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let admin = match &admin {
+        Some(a) => Some(crate::admin::bind(a).await?),
+        None => None,
+    };
+    if let Some(a) = &auditor {
+        let detail = serde_json::json!({
+            "listen": bound.to_string(),
+            "tls": tls.is_some(),
+            "authentication": tenancy.is_some(),
+        });
+        if let Err(e) = a.startup(detail).await {
+            // Fail closed: a gateway that cannot audit does not start, unless the site chose
+            // to serve anyway.
+            match a.on_failure() {
+                OnFailure::Refuse => return Err(e),
+                OnFailure::Serve => {
+                    tracing::error!("{e}; serving anyway (audit.on_failure = \"serve\")")
+                }
+            }
+        }
+    }
     let store = Arc::new(Store::default());
     let poller = tokio::spawn(poller::run_clusters(clusters, store.clone(), options));
-    let app = stack::build(
-        AppState {
-            store,
-            tenancy: tenancy.clone(),
-        },
-        limits,
-    );
+    let metrics = Arc::new(crate::admin::GatewayMetrics::new());
+    let state = AppState {
+        store,
+        tenancy: tenancy.clone(),
+        auditor: auditor.clone(),
+        metrics: metrics.clone(),
+    };
+    let admin = admin.map(|l| tokio::spawn(crate::admin::serve(l, state.clone())));
+    let app = stack::build(state, limits);
     tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
     on_ready(bound);
-    tokio::spawn(reload_on_sighup(tls.clone(), tenancy, config_path));
+    let mut reloader = crate::reload::Reloader::new(config_path, metrics)
+        .tls(tls.clone())
+        .tenancy(tenancy);
+    if let Some(a) = &auditor {
+        reloader = reloader.on_reload(audit_reloads(a.clone()));
+    }
+    tokio::spawn(reloader.run());
     let served = match tls {
         Some(tls) => tls::serve_tls(listener, tls, app, shutdown_signal())
             .await
@@ -319,55 +399,20 @@ pub async fn run_server(
         .map_err(|e| format!("server failed: {e}")),
     };
     poller.abort();
-    served
-}
-
-/// SIGHUP re-reads the certificate, key and client CA, and the config's tokens, issuers,
-/// tenants, policies and pseudonym key. A bad new set is refused whole and logged; the old
-/// one keeps serving.
-async fn reload_on_sighup(
-    tls: Option<ReloadableTls>,
-    tenancy: Option<TenancyHandle>,
-    config_path: Option<PathBuf>,
-) {
-    #[cfg(unix)]
-    {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            if let Some(tls) = &tls {
-                match tls.reload() {
-                    Ok(()) => tracing::info!(
-                        fingerprint = %tls.server_cert_fingerprint(),
-                        "TLS certificates reloaded"
-                    ),
-                    Err(e) => tracing::error!(
-                        "TLS reload refused, still serving the old certificates: {e}"
-                    ),
-                }
-            }
-            if let (Some(handle), Some(path)) = (&tenancy, &config_path) {
-                match reload_tenancy(path).await {
-                    Ok(t) => {
-                        handle.store(t);
-                        tracing::info!(config = %path.display(), "tokens, tenants and policies reloaded");
-                    }
-                    Err(e) => tracing::error!(
-                        "config reload refused, still serving the previous tokens, tenants and policies: {e}"
-                    ),
-                }
-            }
-        }
+    if let Some(a) = admin {
+        a.abort();
     }
-}
-
-async fn reload_tenancy(path: &std::path::Path) -> Result<Arc<Tenancy>, String> {
-    let cfg = Config::load(path).map_err(|e| e.to_string())?;
-    tenancy(&cfg).await?.ok_or_else(|| {
-        "the new config has no [auth]: removing authentication needs a restart".to_owned()
-    })
+    if let Some(a) = &auditor {
+        let _ = a
+            .write(audit::Event {
+                kind: audit::EventKind::Admin,
+                detail: Some(serde_json::json!({"action": "shutdown"})),
+                ..audit::Event::default()
+            })
+            .await;
+        a.close();
+    }
+    served
 }
 
 async fn shutdown_signal() {
@@ -505,6 +550,19 @@ pub async fn demo(
     std::fs::create_dir_all(&dir).map_err(|e| format!("demo: {}: {e}", dir.display()))?;
     let dir = std::fs::canonicalize(&dir).map_err(|e| format!("demo: {}: {e}", dir.display()))?;
     let secrets = demo_secrets(&dir).await?;
+    // The demo audits too: keys made on first start under the state directory.
+    let audit_cfg = crate::layer::audit::AuditConfig {
+        dir: dir.join("audit"),
+        key_file: dir.join("audit-keys").join("keyring.json"),
+        signing_key_file: dir.join("audit-keys").join("signing.pem"),
+        public_key_file: Some(dir.join("audit-public-key.pem")),
+        on_failure: OnFailure::Refuse,
+        durability: Default::default(),
+        checkpoint_every_records: 1000,
+        checkpoint_interval_seconds: 60,
+        retention_days: None,
+    };
+    let auditor = open_auditor(Some(&audit_cfg))?;
     let source = Box::new(
         SimSource::new(SimSpec {
             nodes,
@@ -537,7 +595,9 @@ pub async fn demo(
                 .tls_config(tls::ClientAuth::VerifyClientCertIfGiven),
         ),
         tenancy: Some(secrets.tenancy.clone()),
+        auditor,
         config_path: None,
+        admin: None,
     };
     let certs = secrets.certs;
     let tokens = secrets.tokens;
@@ -565,6 +625,9 @@ pub async fn demo(
             "ca_file": ca,
             "operator_token": operator_token,
             "tenants": tenants,
+            "audit_dir": audit_cfg.dir.display().to_string(),
+            "audit_key_file": audit_cfg.key_file.display().to_string(),
+            "audit_public_key": audit_cfg.public_key_path().display().to_string(),
         });
         if let Err(e) = write_private(&dir.join("demo.json"), info.to_string().as_bytes()) {
             tracing::error!("demo.json: {e}");
@@ -581,10 +644,16 @@ pub async fn demo(
              curl -s --cacert {ca} -H 'Authorization: Bearer {operator_token}' {url}/metrics | grep '^slurm_cluster_'\n  \
              curl -s --cacert {ca} -o /dev/null -w '%{{http_code}}\\n' {url}/metrics    # 401: no credentials\n  \
              curl -s --cacert {ca} {url}/readyz\n\
+             Every request is audited; verify and read the log:\n  \
+             slurm-exporter audit verify --dir {audit_dir} --public-key {audit_pub}\n  \
+             slurm-exporter audit export --dir {audit_dir} --key-file {audit_key} | tail -3\n\
              Press Ctrl-C to stop.",
             dir.display(),
             alpha_cert.map(|c| c.cert.display().to_string()).unwrap_or_default(),
             alpha_cert.map(|c| c.key.display().to_string()).unwrap_or_default(),
+            audit_dir = audit_cfg.dir.display(),
+            audit_pub = audit_cfg.public_key_path().display(),
+            audit_key = audit_cfg.key_file.display(),
         );
     })
     .await

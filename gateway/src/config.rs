@@ -45,6 +45,8 @@ pub struct Config {
     /// Most series one tenant's scrape may carry, and what happens past it.
     #[serde(default)]
     pub quota: crate::layer::quota::QuotaConfig,
+    /// The encrypted, tamper-evident audit log of every request (see `crate::layer::audit`).
+    pub audit: Option<crate::layer::audit::AuditConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +121,11 @@ pub struct ServerConfig {
     pub max_concurrent_requests: usize,
     /// TLS (1.3 by default) and client certificates, with exporter-toolkit's field names.
     pub tls: Option<crate::tls::TlsConfig>,
+    /// A second, plain-HTTP listener for the gateway's own metrics and health; none without it.
+    pub admin: Option<crate::admin::AdminConfig>,
+    /// How changed files are noticed (SIGHUP always reloads); see `crate::reload`.
+    #[serde(default)]
+    pub reload: crate::reload::ReloadConfig,
 }
 
 fn default_listen() -> String {
@@ -138,6 +145,8 @@ impl Default for ServerConfig {
             request_timeout_seconds: default_request_timeout(),
             max_concurrent_requests: default_max_concurrent(),
             tls: None,
+            admin: None,
+            reload: Default::default(),
         }
     }
 }
@@ -426,6 +435,9 @@ impl Config {
         if let Some(p) = &mut self.pii {
             fix(&mut p.key_file);
         }
+        if let Some(a) = &mut self.audit {
+            a.resolve_paths(base);
+        }
         if let Some(p) = &mut self.policies {
             fix(&mut p.model);
             fix(&mut p.policy);
@@ -477,7 +489,14 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        self.listen_addr()?;
+        let listen = self.listen_addr()?;
+        if let Some(admin) = &self.server.admin {
+            if admin.addr()? == listen {
+                return Err(format!(
+                    "server.admin.listen: {listen} is server.listen too; give the admin listener its own port"
+                ));
+            }
+        }
         let scopes = self.tenant_scopes()?;
         if self.auth.is_some() && self.policies.is_none() {
             return Err(

@@ -85,6 +85,12 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Personal data: re-identify a pseudonym through a running gateway (authorized and
+    /// audited there).
+    Pii {
+        #[command(subcommand)]
+        command: PiiCommand,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         #[arg(long)]
@@ -142,6 +148,31 @@ enum TokenCommand {
         tenant: String,
         #[arg(long, default_value = "viewer")]
         role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PiiCommand {
+    /// Print the user name behind a pseudonym (`u1_...`) of one tenant.
+    Lookup {
+        /// The gateway, e.g. https://exporter.example.org:9341
+        #[arg(long)]
+        url: String,
+        /// CA certificate(s) to trust for the gateway (PEM).
+        #[arg(long)]
+        cacert: Option<PathBuf>,
+        /// A file holding the bearer token (API token or OIDC access token).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Client certificate (PEM) for mTLS, with --key.
+        #[arg(long, requires = "key")]
+        cert: Option<PathBuf>,
+        #[arg(long, requires = "cert")]
+        key: Option<PathBuf>,
+        /// The pseudonym's tenant (default: your own).
+        #[arg(long)]
+        tenant: Option<String>,
+        pseudonym: String,
     },
 }
 
@@ -300,6 +331,31 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "The token above is shown once: give it to the scraper. Add this to the config \
                  (it holds only the token's SHA-256):\n\n[[auth.api_tokens]]\n{toml}"
             );
+            Ok(())
+        }
+        Command::Pii {
+            command:
+                PiiCommand::Lookup {
+                    url,
+                    cacert,
+                    token_file,
+                    cert,
+                    key,
+                    tenant,
+                    pseudonym,
+                },
+        } => {
+            let cert = cert.as_deref().zip(key.as_deref());
+            let value = gateway::pii_cli::lookup(gateway::pii_cli::LookupArgs {
+                url: &url,
+                ca_file: cacert.as_deref(),
+                token_file: token_file.as_deref(),
+                cert,
+                tenant: tenant.as_deref(),
+                pseudonym: &pseudonym,
+            })
+            .await?;
+            println!("{value}");
             Ok(())
         }
         Command::Audit { command } => match command {

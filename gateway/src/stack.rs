@@ -1,7 +1,6 @@
 //! THE layer order of the HTTP stack. Every layer is here, once, with the reason it sits
 //! where it does. Read from the bottom of `build` up: axum's last `.layer` is outermost.
 //! TLS and the client certificate happen below the stack, in `tls.rs`'s accept loop.
-//! (Per-IP and per-tenant rate limits, quotas and auditing arrive in the marked places.)
 
 use crate::layer::authn::{Authenticator, AuthnLayer};
 use crate::layer::rate_limit::{PerIpLayer, PerPrincipalLayer};
@@ -22,6 +21,10 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// `None`: no `[auth]`, every caller gets the full view (loopback or mTLS-only setups).
     pub tenancy: Option<TenancyHandle>,
+    /// `None`: no `[audit]`. Otherwise every request gets a record before its answer leaves.
+    pub auditor: Option<Arc<crate::layer::audit::Auditor>>,
+    /// The gateway's own metrics, served on the admin listener (`crate::admin`).
+    pub metrics: Arc<crate::admin::GatewayMetrics>,
 }
 
 /// The current tenancy, swapped whole on a config reload; readers never block.
@@ -84,7 +87,8 @@ pub fn build(state: AppState, limits: Limits) -> Router {
             per_principal: PerPrincipalLayer::new(&t.rate_limit),
         }
     });
-    routes::router(state, guards)
+    let record = crate::layer::audit::AuditLayer::new(state.auditor.clone(), state.metrics.clone());
+    let app = routes::router(state, guards)
         // Innermost: scrapes carry no body; anything bigger is refused before a handler runs.
         .layer(RequestBodyLimitLayer::new(16 << 10))
         // A slow client or handler cannot hold a worker forever.
@@ -92,8 +96,13 @@ pub fn build(state: AppState, limits: Limits) -> Router {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ))
-        // Bounded work in flight: excess requests wait instead of exhausting memory.
-        .layer(tower::limit::ConcurrencyLimitLayer::new(
+        // Bounded work in flight: excess requests wait instead of exhausting memory. Global:
+        // `Router::layer` wraps each route separately, so a per-layer limit would be per route.
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             limits.max_concurrent,
-        ))
+        ));
+    // Outermost: the audit record and the self-metrics see every answer, refusals and
+    // timeouts included; the request is refused (fail closed) when its record cannot be
+    // written.
+    app.layer(record)
 }

@@ -253,6 +253,41 @@ pub fn collect_ok(args: &[&str]) -> String {
     })
 }
 
+/// Status code and body of one curl request (`curl` is the independent client).
+#[allow(clippy::disallowed_methods)]
+pub fn curl(url: &str, args: &[&str]) -> (u16, String) {
+    let r = run(
+        Command::new("curl")
+            .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
+            .args(args)
+            .arg(url),
+        None,
+        Duration::from_secs(20),
+    )
+    .expect("curl runs");
+    let out = String::from_utf8_lossy(&r.stdout).into_owned();
+    let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// `token new`: the token (stdout) and its config entry (stderr), which holds only the hash.
+pub fn new_token(tenant: &str, role: &str) -> (String, String) {
+    let r = run_exporter(&["token", "new", "--tenant", tenant, "--role", role]);
+    assert!(r.status.success(), "token new: {}", r.stderr);
+    let token = String::from_utf8_lossy(&r.stdout).trim().to_owned();
+    let entry = r
+        .stderr
+        .split_once("[[auth.api_tokens]]")
+        .map(|(_, e)| format!("[[auth.api_tokens]]{e}"))
+        .expect("the config entry");
+    assert!(token.starts_with("sxp_"), "{token}");
+    assert!(
+        !entry.contains(&token),
+        "the config entry must not hold the token"
+    );
+    (token, entry)
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_loopback_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -265,11 +300,49 @@ pub fn free_loopback_port() -> u16 {
 pub struct Server {
     child: Child,
     log: PathBuf,
+    audit: Option<AuditFiles>,
+}
+
+/// Where a test server's audit log and keys are.
+#[derive(Debug, Clone)]
+pub struct AuditFiles {
+    pub dir: PathBuf,
+    pub key_file: PathBuf,
+    pub public_key: PathBuf,
+}
+
+impl AuditFiles {
+    /// Every record, decrypted (`audit export`), as JSON values.
+    pub fn export(&self) -> Vec<serde_json::Value> {
+        let dir = self.dir.to_str().expect("UTF-8 path");
+        let key = self.key_file.to_str().expect("UTF-8 path");
+        let out = collect_ok(&["audit", "export", "--dir", dir, "--key-file", key]);
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("export line {l:?}: {e}")))
+            .collect()
+    }
+
+    /// `audit verify` with the public key: Ok(summary) when intact.
+    pub fn verify(&self) -> Result<String, String> {
+        let dir = self.dir.to_str().expect("UTF-8 path");
+        let public = self.public_key.to_str().expect("UTF-8 path");
+        let r = run_exporter(&["audit", "verify", "--dir", dir, "--public-key", public]);
+        if r.status.success() {
+            Ok(r.stdout_text())
+        } else {
+            Err(format!("{}{}", r.stdout_text(), r.stderr))
+        }
+    }
 }
 
 impl Server {
     /// Starts `slurm-exporter serve --config CONFIG`; stdout and stderr go to `log`.
+    ///
+    /// Every test server audits: a config without `[audit]` gets one appended (log and keys
+    /// beside the config), and [`Server::terminate`] fails unless `audit verify` passes on
+    /// the log afterwards.
     pub fn start(config: &Path, log: &Path) -> Server {
+        let audit = ensure_audit_section(config);
         let file = std::fs::File::create(log).expect("create the server log file");
         let file2 = file.try_clone().expect("clone the server log file handle");
         let config = config.to_str().expect("the config path is UTF-8");
@@ -282,7 +355,13 @@ impl Server {
         Server {
             child,
             log: log.to_path_buf(),
+            audit,
         }
+    }
+
+    /// The server's audit log (None when its config brought its own `[audit]`).
+    pub fn audit(&self) -> Option<&AuditFiles> {
+        self.audit.as_ref()
     }
 
     pub fn pid(&self) -> u32 {
@@ -309,6 +388,10 @@ impl Server {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(st) = self.exited() {
+                if let Some(a) = &self.audit {
+                    a.verify()
+                        .map_err(|e| format!("the server's audit log does not verify: {e}"))?;
+                }
                 return Ok(st);
             }
             if Instant::now() >= deadline {
@@ -320,6 +403,32 @@ impl Server {
             thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Appends an `[audit]` section to a config without one; returns where the log will be.
+fn ensure_audit_section(config: &Path) -> Option<AuditFiles> {
+    let text = std::fs::read_to_string(config).expect("read the server config");
+    if text.lines().any(|l| l.trim() == "[audit]") {
+        return None;
+    }
+    let base = config
+        .parent()
+        .expect("the config has a directory")
+        .join("audit-e2e");
+    let files = AuditFiles {
+        dir: base.join("log"),
+        key_file: base.join("keyring.json"),
+        public_key: base.join("public-key.pem"),
+    };
+    let section = format!(
+        "\n[audit]\ndir = \"{}\"\nkey_file = \"{}\"\nsigning_key_file = \"{}\"\npublic_key_file = \"{}\"\n",
+        files.dir.display(),
+        files.key_file.display(),
+        base.join("signing.pem").display(),
+        files.public_key.display(),
+    );
+    std::fs::write(config, format!("{text}{section}")).expect("append [audit] to the config");
+    Some(files)
 }
 
 impl Drop for Server {

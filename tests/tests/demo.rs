@@ -3,24 +3,10 @@
 //! says. Each sample tenant sees only its accounts, pseudonymized; the operator sees all.
 #![allow(clippy::disallowed_methods)] // the demo binary and curl run as a user would run them
 
-use e2e::{assert_promtool_ok, exporter_command, free_loopback_port, run, Exposition};
+use e2e::{assert_promtool_ok, curl, exporter_command, free_loopback_port, run, Exposition};
 use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
-
-fn curl(args: &[&str]) -> (u16, String) {
-    let r = run(
-        Command::new("curl")
-            .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
-            .args(args),
-        None,
-        Duration::from_secs(20),
-    )
-    .expect("curl runs");
-    let out = String::from_utf8_lossy(&r.stdout).into_owned();
-    let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
 
 #[test]
 fn the_demo_serves_https_to_its_sample_tenants_as_demo_json_says() {
@@ -64,12 +50,12 @@ fn the_demo_serves_https_to_its_sample_tenants_as_demo_json_says() {
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     assert!(std::path::Path::new(&ca).is_absolute());
     let t = Instant::now();
-    while curl(&["--cacert", &ca, &format!("{url}/readyz")]).0 != 200 {
+    while curl(&format!("{url}/readyz"), &["--cacert", &ca]).0 != 200 {
         assert!(t.elapsed() < Duration::from_secs(60), "demo not ready");
         sleep(Duration::from_millis(300));
     }
     let metrics = format!("{url}/metrics");
-    assert_eq!(curl(&["--cacert", &ca, &metrics]).0, 401, "no credentials");
+    assert_eq!(curl(&metrics, &["--cacert", &ca]).0, 401, "no credentials");
 
     let tenants = info["tenants"].as_array().expect("tenants");
     assert_eq!(tenants.len(), 2);
@@ -82,7 +68,7 @@ fn the_demo_serves_https_to_its_sample_tenants_as_demo_json_says() {
             .map(s)
             .collect();
         let bearer = format!("Authorization: Bearer {}", s(&t["token"]));
-        let (code, body) = curl(&["--cacert", &ca, "-H", &bearer, &metrics]);
+        let (code, body) = curl(&metrics, &["--cacert", &ca, "-H", &bearer]);
         assert_eq!(code, 200, "{}: {body}", t["name"]);
         assert_promtool_ok("demo tenant view", body.as_bytes());
         let e = Exposition::parse(&body).expect("exposition");
@@ -107,23 +93,77 @@ fn the_demo_serves_https_to_its_sample_tenants_as_demo_json_says() {
             t["name"]
         );
         // The same tenant by client certificate.
-        let (code, _) = curl(&[
-            "--cacert",
-            &ca,
-            "--cert",
-            &s(&t["client_cert"]),
-            "--key",
-            &s(&t["client_key"]),
+        let (code, _) = curl(
             &metrics,
-        ]);
+            &[
+                "--cacert",
+                &ca,
+                "--cert",
+                &s(&t["client_cert"]),
+                "--key",
+                &s(&t["client_key"]),
+            ],
+        );
         assert_eq!(code, 200, "{} by certificate", t["name"]);
     }
     let op = format!("Authorization: Bearer {}", s(&info["operator_token"]));
-    let (code, body) = curl(&["--cacert", &ca, "-H", &op, &metrics]);
+    let (code, body) = curl(&metrics, &["--cacert", &ca, "-H", &op]);
     assert_eq!(code, 200);
     let e = Exposition::parse(&body).expect("exposition");
     assert_eq!(e.get("slurm_cluster_nodes_configured", &[]), Some(100.0));
 
-    let _ = child.kill();
-    let _ = child.wait();
+    // The demo audits: stop it cleanly (the log is sealed), verify with the public key from
+    // demo.json, and read the records back with the keyring.
+    let pid = child.id().to_string();
+    let killed = run(
+        Command::new("kill").args(["-TERM", &pid]),
+        None,
+        Duration::from_secs(5),
+    )
+    .expect("kill runs");
+    assert!(killed.status.success());
+    let t = Instant::now();
+    while child.try_wait().ok().flatten().is_none() {
+        assert!(t.elapsed() < Duration::from_secs(15), "demo did not stop");
+        sleep(Duration::from_millis(50));
+    }
+    let (audit_dir, key, public) = (
+        s(&info["audit_dir"]),
+        s(&info["audit_key_file"]),
+        s(&info["audit_public_key"]),
+    );
+    let verified = run(
+        &mut exporter_command(&[
+            "audit",
+            "verify",
+            "--dir",
+            &audit_dir,
+            "--public-key",
+            &public,
+        ]),
+        None,
+        Duration::from_secs(30),
+    )
+    .expect("verify runs");
+    assert!(verified.status.success(), "{}", verified.stderr);
+    let export = run(
+        &mut exporter_command(&["audit", "export", "--dir", &audit_dir, "--key-file", &key]),
+        None,
+        Duration::from_secs(30),
+    )
+    .expect("export runs");
+    assert!(export.status.success(), "{}", export.stderr);
+    let out = export.stdout_text();
+    let scrapes = out
+        .lines()
+        .filter(|l| l.contains("\"route\":\"/metrics\"") && l.contains("\"status\":200"))
+        .count();
+    assert_eq!(
+        scrapes, 5,
+        "two tenants by token and certificate, the operator:\n{out}"
+    );
+    assert!(
+        !out.contains(&s(&info["operator_token"])),
+        "no credential in the log"
+    );
 }

@@ -1,48 +1,13 @@
 //! Tenant isolation through the real binary over TLS: each tenant's scrape (API token or
 //! client certificate) shows only its own accounts' series; an operator sees everything;
 //! no or wrong credentials get 401, roles without a view get 403. Scraped with curl.
-#![allow(clippy::disallowed_methods)] // curl is the independent client under test
 
 use e2e::{
-    assert_promtool_ok, free_loopback_port, run, run_exporter, workspace_path, Exposition, Server,
+    assert_promtool_ok, curl, free_loopback_port, new_token, run_exporter, workspace_path,
+    Exposition, Server,
 };
-use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
-
-/// Status code and body of one curl request.
-fn curl(url: &str, args: &[&str]) -> (u16, String) {
-    let r = run(
-        Command::new("curl")
-            .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
-            .args(args)
-            .arg(url),
-        None,
-        Duration::from_secs(20),
-    )
-    .expect("curl runs");
-    let out = String::from_utf8_lossy(&r.stdout).into_owned();
-    let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
-/// `token new` prints the token on stdout and the config entry on stderr.
-fn new_token(tenant: &str, role: &str) -> (String, String) {
-    let r = run_exporter(&["token", "new", "--tenant", tenant, "--role", role]);
-    assert!(r.status.success(), "token new: {}", r.stderr);
-    let token = String::from_utf8_lossy(&r.stdout).trim().to_owned();
-    let entry = r
-        .stderr
-        .split_once("[[auth.api_tokens]]")
-        .map(|(_, e)| format!("[[auth.api_tokens]]{e}"))
-        .expect("the config entry");
-    assert!(token.starts_with("sxp_"), "{token}");
-    assert!(
-        !entry.contains(&token),
-        "the config entry must not hold the token"
-    );
-    (token, entry)
-}
 
 fn accounts(e: &Exposition) -> Vec<String> {
     let mut a: Vec<String> = e

@@ -647,6 +647,16 @@ pub(crate) fn http_client(
     timeout: Duration,
     ca_file: Option<&Path>,
 ) -> Result<reqwest::Client, AuthnConfigError> {
+    http_client_builder(timeout, ca_file)?
+        .build()
+        .map_err(|e| AuthnConfigError::new(format!("HTTP client: {e}")))
+}
+
+/// [`http_client`]'s settings, for callers that add to them (a client certificate).
+pub(crate) fn http_client_builder(
+    timeout: Duration,
+    ca_file: Option<&Path>,
+) -> Result<reqwest::ClientBuilder, AuthnConfigError> {
     let mut b = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
@@ -667,8 +677,7 @@ pub(crate) fn http_client(
             b = b.add_root_certificate(c);
         }
     }
-    b.build()
-        .map_err(|e| AuthnConfigError::new(format!("HTTP client: {e}")))
+    Ok(b)
 }
 
 /// GET a JSON document, refusing non-200 answers and bodies over [`MAX_ISSUER_BODY`].
