@@ -27,6 +27,19 @@ pub struct AppState {
     pub metrics: Arc<crate::admin::GatewayMetrics>,
 }
 
+impl AppState {
+    /// A store with nothing configured around it: no authentication, no audit log, fresh
+    /// self-metrics. Set the other fields with struct update syntax.
+    pub fn new(store: Arc<Store>) -> Self {
+        AppState {
+            store,
+            tenancy: None,
+            auditor: None,
+            metrics: Default::default(),
+        }
+    }
+}
+
 /// The current tenancy, swapped whole on a config reload; readers never block.
 #[derive(Clone)]
 pub struct TenancyHandle {

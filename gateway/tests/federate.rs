@@ -208,7 +208,7 @@ async fn the_tenant_scope_is_appended_and_explicit_requests_for_others_are_refus
 #[tokio::test]
 async fn federate_needs_its_own_permission_besides_a_metrics_view() {
     let g = start(Options {
-        policy: Policy::Shipped,
+        policy: Policy::WithoutFederate,
         ..Options::default()
     })
     .await;
@@ -330,4 +330,16 @@ async fn bad_requests_are_400_naming_what_is_wrong() {
         assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
         assert!(r.body.len() < 200, "short: {}", r.body);
     }
+}
+
+#[tokio::test]
+async fn without_auth_federate_filters_the_whole_store() {
+    let addr = gw::start_open().await;
+    let r = get(addr, &federate_path(&["{account=\"beta-acct\"}"]), &[]).await;
+    assert_eq!((r.status, r.samples().len()), (200, 3), "{}", r.body);
+    let r = get(addr, &federate_path(&["{__name__=~\".+\"}"]), &[]).await;
+    let metrics = get(addr, "/metrics", &[]).await;
+    assert_eq!(r.body, metrics.body);
+    let r = get(addr, &federate_path(&["{x=\"\"}"]), &[]).await;
+    assert_eq!(r.status, 400, "the same selector rules");
 }

@@ -4,8 +4,8 @@
 #![allow(clippy::disallowed_methods)] // curl and kill act as an operator would
 
 use e2e::{
-    assert_promtool_ok, free_loopback_port, http_get, run, run_exporter, workspace_path,
-    Exposition, Server,
+    assert_promtool_ok, curl, free_loopback_port, http_get, new_token, workspace_path, Exposition,
+    Server,
 };
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,38 +14,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 fn status(url: &str, token: &str) -> u16 {
-    let r = run(
-        Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "10",
-            ])
-            .args(["-H", &format!("Authorization: Bearer {token}")])
-            .arg(url),
-        None,
-        Duration::from_secs(20),
-    )
-    .expect("curl runs");
-    String::from_utf8_lossy(&r.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
-}
-
-fn new_token(tenant: &str, role: &str) -> (String, String) {
-    let r = run_exporter(&["token", "new", "--tenant", tenant, "--role", role]);
-    assert!(r.status.success(), "{}", r.stderr);
-    let entry = r
-        .stderr
-        .split_once("[[auth.api_tokens]]")
-        .map(|(_, e)| format!("[[auth.api_tokens]]{e}"))
-        .expect("entry");
-    (String::from_utf8_lossy(&r.stdout).trim().to_owned(), entry)
+    curl(url, &["-H", &format!("Authorization: Bearer {token}")]).0
 }
 
 fn write_config(path: &Path, port: u16, tokens: &[&str]) {

@@ -142,10 +142,10 @@ pub fn families() -> Vec<Family> {
 /// Which policy the gateway decides with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
-    /// `policies/policy.csv` as shipped: only operators may federate.
+    /// `policies/policy.csv` as shipped (viewers and admins may federate their scope).
     Shipped,
-    /// The shipped policy plus `federate` for viewers and admins.
-    WithFederate,
+    /// The shipped policy without `federate` for viewers and admins.
+    WithoutFederate,
 }
 
 /// How to build a test gateway.
@@ -159,7 +159,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            policy: Policy::WithFederate,
+            policy: Policy::Shipped,
             quota: QuotaConfig {
                 metrics_per_tenant: 1000,
                 on_exceed: OnExceed::Truncate,
@@ -231,8 +231,15 @@ pub async fn start(opts: Options) -> Gateway {
     let policy = dir.path().join("policy.csv");
     std::fs::copy(shipped.join("model.conf"), &model).expect("copy model");
     let mut text = std::fs::read_to_string(shipped.join("policy.csv")).expect("policy");
-    if opts.policy == Policy::WithFederate {
-        text.push_str("p, viewer, *, federate, read\np, admin, *, federate, read\n");
+    if opts.policy == Policy::WithoutFederate {
+        let granted = [
+            "p, viewer, *, federate, read\n",
+            "p, admin, *, federate, read\n",
+        ];
+        for line in granted {
+            assert!(text.contains(line), "the shipped policy grants {line}");
+            text = text.replace(line, "");
+        }
     }
     std::fs::write(&policy, text).expect("write policy");
     let authz = Authorizer::load(&model, &policy)
@@ -273,10 +280,8 @@ pub async fn start(opts: Options) -> Gateway {
     store.publish(families(), 1.0);
     let app = stack::build(
         AppState {
-            store: store.clone(),
             tenancy: Some(TenancyHandle::new(Arc::new(tenancy))),
-            auditor: None,
-            metrics: Default::default(),
+            ..AppState::new(store.clone())
         },
         Limits {
             request_timeout: Duration::from_secs(10),
@@ -301,6 +306,31 @@ pub async fn start(opts: Options) -> Gateway {
         pii,
         _policies: dir,
     }
+}
+
+/// A gateway without `[auth]` (loopback or mTLS-only setups): everyone sees everything.
+pub async fn start_open() -> SocketAddr {
+    let store = Arc::new(Store::default());
+    store.publish(families(), 1.0);
+    let app = stack::build(
+        AppState::new(store),
+        Limits {
+            request_timeout: Duration::from_secs(10),
+            max_concurrent: 64,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    addr
 }
 
 // ---------------------------------------------------------------------------------------
