@@ -1023,4 +1023,28 @@ mod tests {
         assert!(!selection.names_family(2));
         assert!(!selection.names_family(99));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Hostile input: any text, and text built from selector syntax, parses or is refused
+        /// with an error; it never panics.
+        #[test]
+        fn hostile_selectors_never_panic(
+            raw in ".{0,300}",
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "{", "}", "\"", "\\", ",", "=", "!=", "=~", "!~", "__name__", "account",
+                    "tenant", "user", "a", ".*", "(", ")", "|", "[", "]", "+", "?", "{1000}",
+                    "%", "%zz", "&", "match[]=", "\u{0}", "\u{1F600}", " ",
+                ]),
+                0..60,
+            ),
+        ) {
+            let _ = parse(&raw);
+            let _ = parse_params(Some(&raw));
+            let built: String = pieces.concat();
+            let _ = parse(&built);
+            let _ = parse_params(Some(&format!("match[]={built}")));
+        }
+    }
 }
