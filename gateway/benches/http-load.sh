@@ -116,7 +116,12 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     stop "$WRK_PID"
-    stop "$NGINX_PID" # the master stops its workers on TERM
+    if [ -n "$NGINX_PID" ]; then
+        local workers w
+        workers=$(ps -o pid= --ppid "$NGINX_PID" 2>/dev/null || true)
+        stop "$NGINX_PID" # the master stops its workers on TERM
+        for w in $workers; do stop "$w"; done # in case it had to be killed
+    fi
     stop "$GW_PID"
     if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
         log "kept $TMP"
@@ -140,6 +145,9 @@ if [ "$BUILD" = 1 ]; then
     log "cargo build --release -p slurm-exporter"
     (cd "$ROOT" && cargo build --release -p slurm-exporter >&2)
 fi
+# The tree the binary was built from (with --no-build: the tree now, maybe not the binary's).
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/slurm-exporter
 [ -x "$BIN" ] || die "$BIN: not built"
 
@@ -442,7 +450,7 @@ NGINX_PIDS="$NGINX_PID $(ps -o pid= --ppid "$NGINX_PID" | tr '\n' ' ')"
 ROWS=()
 CPU_ROWS=()
 WARNINGS=()
-MAX_OTHERS=0
+DISTURBED=()
 for v in "${VIEWS[@]}"; do
     tok_var="TOKEN_$v"
     for enc in identity gzip; do
@@ -455,16 +463,19 @@ for v in "${VIEWS[@]}"; do
         bytes=$(stat -c %s "$TMP/www/$file")
         bench "gateway-$v-$enc" "$GW/metrics" "$GW_PID" "${hdrs[@]}"
         g_rps=$RPS g_p99=$P99 g_cpu=$CPU_US g_pct=$SRV_PCT g_others=$OTHERS
-        [ -z "$ERRS" ] || WARNINGS+=("gateway $v $enc: $ERRS")
+        [ -z "$ERRS" ] || WARNINGS+=("**errors**: gateway $v $enc: $ERRS")
         bench "nginx-$v-$enc" "$NG/$file" "$NGINX_PIDS" "${hdrs[@]}"
-        [ -z "$ERRS" ] || WARNINGS+=("nginx $v $enc: $ERRS")
+        [ -z "$ERRS" ] || WARNINGS+=("**errors**: nginx $v $enc: $ERRS")
         ROWS+=("| ${LABEL[$v]} | $enc | $bytes | ${SERIES[$v]} | $g_rps | $g_p99 ms | $RPS | $P99 ms |")
         CPU_ROWS+=("| ${LABEL[$v]} | $enc | $g_cpu µs ($g_pct%) | $CPU_US µs ($SRV_PCT%) | $g_others% / $OTHERS% |")
-        for o in "$g_others" "$OTHERS"; do [ "$o" -le "$MAX_OTHERS" ] || MAX_OTHERS=$o; done
+        [ "$g_others" -lt 10 ] || DISTURBED+=("gateway $v $enc ($g_others%)")
+        [ "$OTHERS" -lt 10 ] || DISTURBED+=("nginx $v $enc ($OTHERS%)")
     done
 done
-[ "$MAX_OTHERS" -lt 10 ] ||
-    WARNINGS+=("other processes took up to $MAX_OTHERS% of the CPUs during a run: the numbers are disturbed; rerun on a quiet machine")
+if [ ${#DISTURBED[@]} -gt 0 ]; then
+    list=$(printf '%s, ' "${DISTURBED[@]}")
+    WARNINGS+=("**disturbed**: other processes took 10% or more of the CPUs during ${list%, }: rerun those on a quiet machine")
+fi
 
 # ---------------------------------------------------------------------------------------
 # Report
@@ -472,8 +483,6 @@ done
 WARMUP_TEXT="$WARMUP warm-up (wrk, unmeasured) before each run"
 if [ "$WARMUP" = 0 ] || [ "$WARMUP" = 0s ]; then WARMUP_TEXT="no warm-up"; fi
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -1)
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
 {
     echo "## /metrics under load: gateway vs nginx (same bytes, same machine, same run)"
     echo
@@ -496,7 +505,7 @@ git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT (with uncommitte
     printf '%s\n' "${CPU_ROWS[@]}"
     if [ ${#WARNINGS[@]} -gt 0 ]; then
         echo
-        for w in "${WARNINGS[@]}"; do echo "- **errors**: $w"; done
+        for w in "${WARNINGS[@]}"; do echo "- $w"; done
     fi
 } >"$TMP/result.md"
 cat "$TMP/result.md"
