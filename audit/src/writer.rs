@@ -152,7 +152,28 @@ enum Done {
     Flushed,
 }
 
-type Reply = SyncSender<Result<Done, AppendError>>;
+/// Where a command's outcome goes: a waiting caller's channel, or a callback run on the
+/// writer thread (it must be quick: it delays the next batch).
+enum Reply {
+    Channel(SyncSender<Result<Done, AppendError>>),
+    Callback(Box<dyn FnOnce(Result<Receipt, AppendError>) + Send>),
+}
+
+impl Reply {
+    fn send(self, out: Result<Done, AppendError>) {
+        match self {
+            Reply::Channel(tx) => {
+                // The caller may have stopped waiting; the outcome is then nobody's.
+                let _ = tx.send(out);
+            }
+            Reply::Callback(f) => f(match out {
+                Ok(Done::Appended(r)) => Ok(r),
+                Ok(_) => Err(AppendError::Closed),
+                Err(e) => Err(e),
+            }),
+        }
+    }
+}
 
 enum Cmd {
     Event(Vec<u8>, Reply),
@@ -336,14 +357,33 @@ impl AuditLog {
         }
         let (reply, rx) = mpsc::sync_channel(1);
         self.tx
-            .send(Cmd::Event(bytes, reply))
+            .send(Cmd::Event(bytes, Reply::Channel(reply)))
             .map_err(|_| AppendError::Closed)?;
         Ok(Pending { rx })
     }
 
+    /// Queues one event; `on_durable` runs on the writer thread once the record is durable
+    /// (or failed). For hosts that wait without blocking a thread (an async runtime hands
+    /// the result to a oneshot channel). Keep the callback short.
+    pub fn submit_with<T: Serialize + ?Sized>(
+        &self,
+        event: &T,
+        on_durable: impl FnOnce(Result<Receipt, AppendError>) + Send + 'static,
+    ) -> Result<(), AppendError> {
+        let bytes = serde_json::to_vec(event).map_err(|e| AppendError::Serialize(e.to_string()))?;
+        if bytes.len() > MAX_EVENT_BYTES {
+            return Err(AppendError::TooLarge(bytes.len()));
+        }
+        self.tx
+            .send(Cmd::Event(bytes, Reply::Callback(Box::new(on_durable))))
+            .map_err(|_| AppendError::Closed)
+    }
+
     fn call(&self, make: impl FnOnce(Reply) -> Cmd) -> Result<Done, AppendError> {
         let (reply, rx) = mpsc::sync_channel(1);
-        self.tx.send(make(reply)).map_err(|_| AppendError::Closed)?;
+        self.tx
+            .send(make(Reply::Channel(reply)))
+            .map_err(|_| AppendError::Closed)?;
         rx.recv().map_err(|_| AppendError::Closed)?
     }
 
@@ -792,7 +832,7 @@ impl Writer {
         }
         // Every handle is gone without close(): seal anyway.
         let (tx, _rx) = mpsc::sync_channel(1);
-        self.process(vec![Cmd::Close(tx)]);
+        self.process(vec![Cmd::Close(Reply::Channel(tx))]);
     }
 
     fn settle(&mut self, pending: &mut Vec<(Reply, Result<Done, AppendError>)>) {
@@ -802,7 +842,7 @@ impl Writer {
                 Err(e) => Err(e.clone()),
                 Ok(()) => done,
             };
-            let _ = reply.send(out);
+            reply.send(out);
         }
     }
 
@@ -819,7 +859,7 @@ impl Writer {
                     | Cmd::Retention(_, r)
                     | Cmd::Close(r) => r,
                 };
-                let _ = reply.send(Err(AppendError::Closed));
+                reply.send(Err(AppendError::Closed));
                 continue;
             }
             match cmd {
@@ -848,11 +888,11 @@ impl Writer {
                     self.settle(&mut pending);
                     self.keyring = *keyring;
                     let id = self.keyring.active_id();
-                    let _ = reply.send(self.seal_and_roll().map(|()| Done::Rotated(id)));
+                    reply.send(self.seal_and_roll().map(|()| Done::Rotated(id)));
                 }
                 Cmd::Retention(cutoff, reply) => {
                     self.settle(&mut pending);
-                    let _ = reply.send(self.retention(cutoff).map(Done::Removed));
+                    reply.send(self.retention(cutoff).map(Done::Removed));
                 }
                 Cmd::Close(reply) => {
                     let t = self.now_us();
@@ -861,7 +901,7 @@ impl Writer {
                     let result = self.commit().map(|()| Done::Flushed);
                     self.closed = true;
                     self.seg = None;
-                    let _ = reply.send(result);
+                    reply.send(result);
                 }
             }
         }

@@ -255,21 +255,25 @@ impl Auditor {
         .map_err(|e| format!("audit: cannot write the start-up record: {e}"))
     }
 
-    /// Writes one event with the configured durability.
+    /// Writes one event with the configured durability. Waiting never blocks a runtime
+    /// thread: the writer thread hands the outcome over a oneshot channel.
     pub async fn write(&self, ev: Event) -> Result<(), audit::AppendError> {
-        let r = match self.log.submit(&ev) {
-            Err(e) => Err(e),
-            Ok(pending) => match self.durability {
-                Durability::Queued => {
-                    // Not awaited: the writer reports a failure on the next submit.
-                    drop(pending);
-                    Ok(())
+        let r = match self.durability {
+            // Queued: the record is in the writer's queue; a later failure poisons the writer
+            // and the next submit reports it.
+            Durability::Queued => self.log.submit_with(&ev, |_| {}),
+            Durability::Fsync => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                match self.log.submit_with(&ev, move |r| {
+                    let _ = tx.send(r);
+                }) {
+                    Err(e) => Err(e),
+                    Ok(()) => rx
+                        .await
+                        .unwrap_or(Err(audit::AppendError::Closed))
+                        .map(|_| ()),
                 }
-                Durability::Fsync => tokio::task::spawn_blocking(move || pending.wait())
-                    .await
-                    .unwrap_or(Err(audit::AppendError::Closed))
-                    .map(|_| ()),
-            },
+            }
         };
         if let Err(e) = &r {
             tracing::error!(error = %e, kind = ?ev.kind, "audit record not written");
