@@ -2,6 +2,9 @@
 //! a trivial handler, served by axum with the peer address attached, driven by a small
 //! HTTP/1.1 client on plain TCP sockets (so the source address is ours to choose).
 
+#[path = "support/gateway.rs"]
+mod gw;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, Response, StatusCode};
@@ -23,21 +26,6 @@ use tokio::net::{TcpSocket, TcpStream};
 
 // ---------------------------------------------------------------------------------------
 // A server and a client
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    addr
-}
 
 struct Conn(BufReader<TcpStream>);
 
@@ -167,7 +155,7 @@ fn limited_app(ip: &PerIpLayer, principal: &PerPrincipalLayer) -> Router {
 async fn per_ip_limit_answers_429_with_retry_after() {
     let ip = PerIpLayer::new(&config(2, 1000, 1000, 2, 100));
     let pp = PerPrincipalLayer::new(&config(2, 1000, 1000, 2, 100));
-    let addr = serve(limited_app(&ip, &pp)).await;
+    let addr = gw::serve(limited_app(&ip, &pp)).await;
     let mut c = Conn::open(addr, "127.0.0.1").await;
     for _ in 0..2 {
         assert_eq!(c.get("/metrics", &[]).await.status, 200);
@@ -190,7 +178,7 @@ async fn per_ip_limit_answers_429_with_retry_after() {
 async fn spoofed_forwarding_headers_do_not_change_the_ip_key() {
     let ip = PerIpLayer::new(&config(2, 1000, 1000, 2, 100));
     let pp = PerPrincipalLayer::new(&config(2, 1000, 1000, 2, 100));
-    let addr = serve(limited_app(&ip, &pp)).await;
+    let addr = gw::serve(limited_app(&ip, &pp)).await;
     let mut c = Conn::open(addr, "127.0.0.3").await;
     let spoofs = [
         [
@@ -230,7 +218,7 @@ async fn per_tenant_limit_separates_tenants() {
     let cfg = config(1000, 2, 1000, 2, 100);
     // One `burst` serves every limit: the per-IP layer gets a roomy config of its own here.
     let roomy_ip = PerIpLayer::new(&config(1000, 1000, 1000, 100, 100));
-    let addr = serve(limited_app(&roomy_ip, &PerPrincipalLayer::new(&cfg))).await;
+    let addr = gw::serve(limited_app(&roomy_ip, &PerPrincipalLayer::new(&cfg))).await;
     let mut c = Conn::open(addr, "127.0.0.1").await;
     let who = |p: &'static str| [("x-test-principal", p)];
     assert_eq!(c.get("/metrics", &who("alpha/p1")).await.status, 200);
@@ -254,7 +242,7 @@ async fn per_principal_limit_stops_one_principal_before_its_tenant() {
     let cfg = config(1000, 60_000, 2, 2, 100);
     // One `burst` serves every limit: the per-IP layer gets a roomy config of its own here.
     let roomy_ip = PerIpLayer::new(&config(1000, 1000, 1000, 100, 100));
-    let addr = serve(limited_app(&roomy_ip, &PerPrincipalLayer::new(&cfg))).await;
+    let addr = gw::serve(limited_app(&roomy_ip, &PerPrincipalLayer::new(&cfg))).await;
     let mut c = Conn::open(addr, "127.0.0.1").await;
     let who = |p: &'static str| [("x-test-principal", p)];
     assert_eq!(c.get("/metrics", &who("alpha/noisy")).await.status, 200);
@@ -283,7 +271,7 @@ async fn key_stores_stay_bounded_under_100000_rotating_keys() {
     let cfg = config(6_000_000, 6_000_000, 6_000_000, 5, MAX);
     let ip = PerIpLayer::new(&cfg);
     let pp = PerPrincipalLayer::new(&cfg);
-    let addr = serve(limited_app(&ip, &pp)).await;
+    let addr = gw::serve(limited_app(&ip, &pp)).await;
 
     // Rotating principals and tenants, over real HTTP on 4 keep-alive connections.
     let mut tasks = Vec::new();
@@ -405,7 +393,7 @@ async fn quota_server(metrics_per_tenant: usize, on_exceed: OnExceed) -> (Socket
     let app = Router::new()
         .route("/metrics", get(quota_handler))
         .with_state((Arc::new(generation()), q.clone()));
-    (serve(app).await, q)
+    (gw::serve(app).await, q)
 }
 
 /// Family names in the order they appear in an exposition.

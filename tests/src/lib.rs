@@ -288,6 +288,53 @@ pub fn new_token(tenant: &str, role: &str) -> (String, String) {
     (token, entry)
 }
 
+/// Config fragments the end-to-end tests share.
+pub mod toml {
+    use super::workspace_path;
+    use std::path::Path;
+
+    /// `[server]` on 127.0.0.1:`port` with `[server.tls]` from `dev-certs` output in `certs`
+    /// (client certificates verified when given).
+    pub fn tls_server(port: u16, certs: &Path) -> String {
+        format!(
+            r#"[server]
+listen = "127.0.0.1:{port}"
+
+[server.tls]
+cert_file = "{c}/server.pem"
+key_file = "{c}/server-key.pem"
+client_auth_type = "VerifyClientCertIfGiven"
+client_ca_file = "{c}/ca.pem"
+"#,
+            c = certs.display()
+        )
+    }
+
+    /// `[source]`: the captured 22.05.8 REST replies, at a fixed "now".
+    pub fn replay_source() -> String {
+        format!(
+            r#"[source]
+kind = "replay"
+interval_seconds = 60
+[source.replay]
+dir = "{}"
+now_epoch = 1795860300
+"#,
+            workspace_path("collector/testdata/rest/22.05.8").display()
+        )
+    }
+
+    /// `[policies]` from `dir` (the shipped `policies/` when `None`).
+    pub fn policies(dir: Option<&Path>) -> String {
+        let d = dir.map_or_else(|| workspace_path("policies"), Path::to_path_buf);
+        format!(
+            "[policies]\nmodel = \"{}\"\npolicy = \"{}\"\n",
+            d.join("model.conf").display(),
+            d.join("policy.csv").display()
+        )
+    }
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_loopback_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");

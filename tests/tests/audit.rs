@@ -5,36 +5,19 @@
 //! on the log and fails, naming the record, on a copy with a flipped byte or a cut tail.
 #![allow(clippy::disallowed_methods)] // `kill -HUP`, as an operator would send it
 
-use e2e::{curl, free_loopback_port, new_token, run_exporter, workspace_path, Server};
+use e2e::{curl, free_loopback_port, new_token, run_exporter, toml, Server};
 use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 fn config(d: &Path, port: u16, tokens: &[&str]) -> String {
     format!(
-        r#"[server]
-listen = "127.0.0.1:{port}"
-
-[server.tls]
-cert_file = "{d}/server.pem"
-key_file = "{d}/server-key.pem"
-client_auth_type = "VerifyClientCertIfGiven"
-client_ca_file = "{d}/ca.pem"
-
-[source]
-kind = "replay"
-interval_seconds = 60
-[source.replay]
-dir = "{replay}"
-now_epoch = 1795860300
-
+        r#"{server}
+{source}
 [pii]
 key_file = "{d}/pii.key"
 
-[policies]
-model = "{model}"
-policy = "{policy}"
-
+{policies}
 [[tenants]]
 name = "alpha"
 accounts = ["physics"]
@@ -45,10 +28,10 @@ cluster = true
 
 {tokens}
 "#,
+        server = toml::tls_server(port, d),
+        source = toml::replay_source(),
+        policies = toml::policies(None),
         d = d.display(),
-        replay = workspace_path("collector/testdata/rest/22.05.8").display(),
-        model = workspace_path("policies/model.conf").display(),
-        policy = workspace_path("policies/policy.csv").display(),
         tokens = tokens.join("\n"),
     )
 }

@@ -14,7 +14,9 @@
 #![allow(clippy::disallowed_methods)] // Prometheus and promtool are the programs under test
 
 use e2e::slurm::require_lab;
-use e2e::{free_loopback_port, http_get, new_token, run, run_exporter, workspace_path, Server};
+use e2e::{
+    free_loopback_port, http_get, new_token, run, run_exporter, toml, workspace_path, Server,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -51,15 +53,7 @@ type Sample = (BTreeMap<String, String>, f64);
 /// owning disjoint lab accounts.
 fn gateway_config(port: u16, certs: &Path, state: &Path, alpha_token_entry: &str) -> String {
     format!(
-        r#"[server]
-listen = "127.0.0.1:{port}"
-
-[server.tls]
-cert_file = "{certs}/server.pem"
-key_file = "{certs}/server-key.pem"
-client_auth_type = "VerifyClientCertIfGiven"
-client_ca_file = "{certs}/ca.pem"
-
+        r#"{server}
 [source]
 kind = "rest"
 interval_seconds = 30
@@ -73,10 +67,7 @@ token_scontrol = true
 [pii]
 key_file = "{state}/pii.key"
 
-[policies]
-model = "{model}"
-policy = "{policy}"
-
+{policies}
 [[tenants]]
 name = "alpha"
 accounts = ["{ALPHA_ACCOUNT}"]
@@ -92,10 +83,9 @@ role = "viewer"
 
 {alpha_token_entry}
 "#,
-        certs = certs.display(),
+        server = toml::tls_server(port, certs),
+        policies = toml::policies(None),
         state = state.display(),
-        model = workspace_path("policies/model.conf").display(),
-        policy = workspace_path("policies/policy.csv").display(),
     )
 }
 

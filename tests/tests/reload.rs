@@ -4,8 +4,8 @@
 #![allow(clippy::disallowed_methods)] // curl and kill act as an operator would
 
 use e2e::{
-    assert_promtool_ok, curl, free_loopback_port, http_get, new_token, workspace_path, Exposition,
-    Server,
+    assert_promtool_ok, curl, free_loopback_port, http_get, new_token, toml, workspace_path,
+    Exposition, Server,
 };
 use std::net::SocketAddr;
 use std::path::Path;
@@ -25,23 +25,13 @@ fn write_config(path: &Path, port: u16, tokens: &[&str]) {
 /// The test config: `policies` holds model.conf and policy.csv; `server_extra` goes into
 /// `[server]`.
 fn write_config_with(path: &Path, port: u16, tokens: &[&str], policies: &Path, server_extra: &str) {
-    let replay = workspace_path("collector/testdata/rest/22.05.8");
     let text = format!(
         r#"[server]
 listen = "127.0.0.1:{port}"
 {server_extra}
 
-[source]
-kind = "replay"
-interval_seconds = 60
-[source.replay]
-dir = "{replay}"
-now_epoch = 1795860300
-
-[policies]
-model = "{model}"
-policy = "{policy}"
-
+{source}
+{policies}
 [[tenants]]
 name = "alpha"
 accounts = ["physics"]
@@ -52,9 +42,8 @@ accounts = ["chemistry"]
 
 {tokens}
 "#,
-        replay = replay.display(),
-        model = policies.join("model.conf").display(),
-        policy = policies.join("policy.csv").display(),
+        source = toml::replay_source(),
+        policies = toml::policies(Some(policies)),
         tokens = tokens.join("\n"),
     );
     std::fs::write(path, text).expect("write config");

@@ -3,8 +3,7 @@
 //! no or wrong credentials get 401, roles without a view get 403. Scraped with curl.
 
 use e2e::{
-    assert_promtool_ok, curl, free_loopback_port, new_token, run_exporter, workspace_path,
-    Exposition, Server,
+    assert_promtool_ok, curl, free_loopback_port, new_token, run_exporter, toml, Exposition, Server,
 };
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -37,31 +36,13 @@ fn each_tenant_sees_only_its_accounts_and_strangers_see_nothing() {
     let (billing, billing_entry) = new_token("beta", "billing");
     std::fs::write(d.join("pii.key"), [42u8; 32]).expect("write the pseudonym key");
     let port = free_loopback_port();
-    let replay = workspace_path("collector/testdata/rest/22.05.8");
     let config = format!(
-        r#"[server]
-listen = "127.0.0.1:{port}"
-
-[server.tls]
-cert_file = "{d}/server.pem"
-key_file = "{d}/server-key.pem"
-client_auth_type = "VerifyClientCertIfGiven"
-client_ca_file = "{d}/ca.pem"
-
-[source]
-kind = "replay"
-interval_seconds = 60
-[source.replay]
-dir = "{replay}"
-now_epoch = 1795860300
-
+        r#"{server}
+{source}
 [pii]
 key_file = "{d}/pii.key"
 
-[policies]
-model = "{model}"
-policy = "{policy}"
-
+{policies}
 [[tenants]]
 name = "alpha"
 accounts = ["physics"]
@@ -86,10 +67,10 @@ role = "admin"
 {viewer_entry}
 {billing_entry}
 "#,
+        server = toml::tls_server(port, d),
+        source = toml::replay_source(),
+        policies = toml::policies(None),
         d = d.display(),
-        replay = replay.display(),
-        model = workspace_path("policies/model.conf").display(),
-        policy = workspace_path("policies/policy.csv").display(),
     );
     let cfg = d.join("config.toml");
     std::fs::write(&cfg, config).expect("write config");

@@ -288,6 +288,18 @@ pub async fn start(opts: Options) -> Gateway {
             max_concurrent: 64,
         },
     );
+    let addr = serve(app).await;
+    Gateway {
+        addr,
+        tokens,
+        store,
+        pii,
+        _policies: dir,
+    }
+}
+
+/// Serves `app` on 127.0.0.1 with the peer address attached, as the accept loop does.
+pub async fn serve(app: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -299,13 +311,7 @@ pub async fn start(opts: Options) -> Gateway {
         )
         .await;
     });
-    Gateway {
-        addr,
-        tokens,
-        store,
-        pii,
-        _policies: dir,
-    }
+    addr
 }
 
 /// A gateway without `[auth]` (loopback or mTLS-only setups): everyone sees everything.
@@ -319,18 +325,7 @@ pub async fn start_open() -> SocketAddr {
             max_concurrent: 64,
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    addr
+    serve(app).await
 }
 
 // ---------------------------------------------------------------------------------------
