@@ -14,7 +14,8 @@
 //!   still fit, so what is missing is always a tail of the same fixed order. A family is never
 //!   cut in half (a histogram or a per-state breakdown without some of its series would
 //!   mislead). The answer carries `X-Slurm-Exporter-Truncated: <series kept>/<series visible>`
-//!   and [`QuotaStats`] counts it.
+//!   and the gateway's self-metrics count it
+//!   (`slurm_exporter_gateway_quota_exceeded_total{tenant,outcome}`, from the response).
 //! - `refuse`: `413 Content Too Large` with a short body, no `Retry-After`, counted too. Not
 //!   429: waiting does not help (the view stays as large until the cluster changes), a 429
 //!   would invite automatic retries, and the per-tenant request rate limit already answers
@@ -32,7 +33,7 @@ use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Response, StatusCode};
 use collector::store::{Family, Generation, Owner};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// The response header naming a truncated view: `<series kept>/<series visible>`.
@@ -192,43 +193,14 @@ pub enum QuotaOutcome {
     Refused(Arc<QuotaPlan>),
 }
 
-/// Per-tenant counts of views cut or refused at the quota, for the self-metrics
-/// (`slurm_exporter_quota_truncated_total{tenant}`, `..._refused_total{tenant}`). Only
-/// configured tenants with a view reach here, so the map is bounded by the config.
-#[derive(Debug, Default)]
-pub struct QuotaStats {
-    counts: Mutex<BTreeMap<TenantId, QuotaCounts>>,
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct QuotaCounts {
-    pub truncated: u64,
-    pub refused: u64,
-}
-
-impl QuotaStats {
-    pub fn snapshot(&self) -> BTreeMap<TenantId, QuotaCounts> {
-        self.counts
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
-    }
-
-    fn count(&self, tenant: &TenantId, f: impl FnOnce(&mut QuotaCounts)) {
-        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        f(c.entry(tenant.clone()).or_default());
-    }
-}
-
 type PlanKey = (Arc<str>, usize);
 
-/// The quota of a gateway: the config, the plans of the current generation, the counters.
+/// The quota of a gateway: the config and the plans of the current generation.
 #[derive(Debug)]
 pub struct Quota {
     config: QuotaConfig,
     /// Plans of one generation (its `seq`) by view name and limit: one per view.
     plans: Mutex<(u64, HashMap<PlanKey, Arc<QuotaPlan>>)>,
-    stats: QuotaStats,
 }
 
 impl Quota {
@@ -236,16 +208,11 @@ impl Quota {
         Quota {
             config,
             plans: Mutex::new((0, HashMap::new())),
-            stats: QuotaStats::default(),
         }
     }
 
     pub fn config(&self) -> QuotaConfig {
         self.config
-    }
-
-    pub fn stats(&self) -> &QuotaStats {
-        &self.stats
     }
 
     /// The plan of `view` in `g`, made once per generation and view (`view` must name
@@ -278,7 +245,7 @@ impl Quota {
         made
     }
 
-    /// Plans `view` for `tenant`, applies the configured behaviour and counts it.
+    /// Plans `view` for `tenant` and applies the configured behaviour.
     pub fn apply(
         &self,
         g: &Generation,
@@ -299,14 +266,8 @@ impl Quota {
             "series quota reached"
         );
         match self.config.on_exceed {
-            OnExceed::Truncate => {
-                self.stats.count(tenant, |c| c.truncated += 1);
-                QuotaOutcome::Truncated(plan)
-            }
-            OnExceed::Refuse => {
-                self.stats.count(tenant, |c| c.refused += 1);
-                QuotaOutcome::Refused(plan)
-            }
+            OnExceed::Truncate => QuotaOutcome::Truncated(plan),
+            OnExceed::Refuse => QuotaOutcome::Refused(plan),
         }
     }
 }
@@ -447,9 +408,5 @@ mod tests {
             q.apply(&g, &view, &tenant, &|_| true),
             QuotaOutcome::Truncated(_)
         ));
-        assert_eq!(
-            q.stats().snapshot().get(&tenant).map(|c| c.truncated),
-            Some(1)
-        );
     }
 }
