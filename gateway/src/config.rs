@@ -599,15 +599,15 @@ impl Config {
                 self.server.listen
             )
         })?;
-        // Off loopback only behind verified client certificates: until the token and OIDC
-        // layers are wired in, a client certificate is the only authentication there is.
-        let mtls =
-            self.server.tls.as_ref().is_some_and(|t| {
-                t.client_auth() == crate::tls::ClientAuth::RequireAndVerifyClientCert
-            });
-        if !a.ip().is_loopback() && !mtls {
+        // Off loopback only encrypted and authenticated: TLS with `[auth]` (tokens, OIDC,
+        // mapped certificates), or TLS requiring verified client certificates.
+        let tls = self.server.tls.as_ref();
+        let mtls = tls
+            .is_some_and(|t| t.client_auth() == crate::tls::ClientAuth::RequireAndVerifyClientCert);
+        let guarded = mtls || (tls.is_some() && self.auth.is_some());
+        if !a.ip().is_loopback() && !guarded {
             return Err(format!(
-                "server.listen: {a} is not a loopback address; off loopback the exporter needs [server.tls] with client_auth_type = \"RequireAndVerifyClientCert\""
+                "server.listen: {a} is not a loopback address; off loopback the exporter needs [server.tls] and [auth], or [server.tls] with client_auth_type = \"RequireAndVerifyClientCert\""
             ));
         }
         Ok(a)
@@ -788,10 +788,42 @@ mod tests {
     }
 
     #[test]
-    fn non_loopback_listen_is_refused() {
-        let e = Config::parse("[server]\nlisten = \"0.0.0.0:9341\"\n[source]\nkind = \"sim\"\n")
-            .expect_err("public");
-        assert!(e.contains("loopback"), "{e}");
+    fn off_loopback_needs_tls_and_authentication() {
+        let tls = |auth: &str| {
+            format!(
+                "[server]\nlisten = \"0.0.0.0:9341\"\n[server.tls]\ncert_file = \"s.pem\"\n\
+                 key_file = \"k.pem\"\nclient_auth_type = \"{auth}\"\nclient_ca_file = \"ca.pem\"\n\
+                 [source]\nkind = \"sim\"\n"
+            )
+        };
+        let tokens = "[[tenants]]\nname = \"t\"\n[policies]\nmodel = \"m.conf\"\npolicy = \"p.csv\"\n[[auth.api_tokens]]\n\
+                      id = \"abcdefghijkl\"\nsha256 = \"00000000000000000000000000000000000000000000000000000000000000ab\"\n\
+                      tenant = \"t\"\nrole = \"viewer\"\n";
+        let plain = "[server]\nlisten = \"0.0.0.0:9341\"\n[source]\nkind = \"sim\"\n";
+        for (what, text, ok) in [
+            ("plain HTTP", plain.to_owned(), false),
+            ("plain HTTP with tokens", format!("{plain}{tokens}"), false),
+            (
+                "TLS, optional client certificates, no [auth]",
+                tls("VerifyClientCertIfGiven"),
+                false,
+            ),
+            (
+                "TLS with tokens",
+                format!("{}{tokens}", tls("VerifyClientCertIfGiven")),
+                true,
+            ),
+            (
+                "TLS requiring client certificates",
+                tls("RequireAndVerifyClientCert"),
+                true,
+            ),
+        ] {
+            match Config::parse(&text) {
+                Ok(_) => assert!(ok, "{what}: accepted"),
+                Err(e) => assert!(!ok && e.contains("loopback"), "{what}: {e}"),
+            }
+        }
     }
 
     #[test]
