@@ -83,6 +83,8 @@ fn gateway_traffic_is_audited_and_the_log_verifies_until_tampered() {
         .expect("a pseudonymized user in the viewer's scrape")
         .to_owned();
     assert!(pseudonym.starts_with("u1_"), "{pseudonym}");
+    let fed = format!("{url}/federate?match[]=slurm_account_jobs");
+    assert_eq!(curl(&fed, &["--cacert", ca, "-H", &bearer(&viewer)]).0, 200);
     assert_eq!(curl(&format!("{url}/metrics"), &["--cacert", ca]).0, 401);
     let wrong = "sxp_wrongwrongwrong_0123456789abcdef";
     assert_eq!(
@@ -205,6 +207,24 @@ fn gateway_traffic_is_audited_and_the_log_verifies_until_tampered() {
     assert!(scrape["client_addr"]
         .as_str()
         .is_some_and(|a| a.starts_with("127.0.0.1:")));
+
+    let federated = events
+        .iter()
+        .map(ev)
+        .find(|e| e["route"] == "/federate")
+        .expect("the federation");
+    assert_eq!(federated["status"], 200);
+    assert!(
+        federated["policy"]
+            .as_str()
+            .is_some_and(|p| p.contains("federate") && p.contains("metrics")),
+        "both rules that decided: {federated}"
+    );
+    assert_eq!(federated["detail"]["selectors"], 1);
+    assert!(
+        !federated.to_string().contains("slurm_account_jobs"),
+        "selectors are recorded as a digest"
+    );
 
     let failures: Vec<serde_json::Value> = events
         .iter()

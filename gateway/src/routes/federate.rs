@@ -47,22 +47,30 @@ pub async fn federate(
     let (format, gzip) = negotiate(&headers);
     let tenancy = s.tenancy.as_ref().map(|h| h.load());
     let principal = principal.map(|Extension(p)| p);
+    // The rule that granted federation, recorded with the one that chose the view.
+    let mut granted = None;
     if let (Some(t), Some(p)) = (&tenancy, &principal) {
         let d = t.authz.decide(p, object::FEDERATE, action::READ);
         if !d.allowed {
             tracing::info!(tenant = %p.tenant, role = %p.role, principal = %p.id, "no /federate (policy: default deny)");
             return refuse(StatusCode::FORBIDDEN, "forbidden\n", &d.policy);
         }
+        granted = Some(d.policy);
     }
     let view = match view::choose(tenancy.as_deref(), principal.as_ref(), "/federate") {
         Ok(v) => v,
         Err(refused) => return *refused,
     };
-    let policy = match &view {
+    let view_policy = match &view {
         View::Open => "no [auth]",
         View::All { policy } => policy.as_str(),
         View::Tenant(v) => v.policy.as_str(),
     };
+    let policy = match &granted {
+        Some(f) => format!("{f}; {view_policy}"),
+        None => view_policy.to_owned(),
+    };
+    let policy = policy.as_str();
     let query = uri.query();
     let selectors = match parse_params(query) {
         Ok(s) => s,
