@@ -173,7 +173,9 @@ fn licenses_and_controllers_match_scontrol() {
 
 /// `sacct` finished allocations of the last hour: (account, state) -> jobs and
 /// account -> CPU-seconds (AllocCPUS x ElapsedRaw), the same window the CLI source reads
-/// when it has no ledger yet.
+/// when it has no ledger yet. `-D`: a job requeued after a node failure has a record per
+/// run, and each run held its CPUs (`sacct --json`, which the exporter reads, lists them
+/// all; plain `sacct` only the last).
 fn sacct_truth() -> (
     std::collections::BTreeMap<(String, String), f64>,
     std::collections::BTreeMap<String, f64>,
@@ -183,6 +185,7 @@ fn sacct_truth() -> (
         &[
             "-a",
             "-X",
+            "-D",
             "-n",
             "-P",
             "-S",
@@ -244,6 +247,19 @@ fn cli_accounting_matches_sacct() {
                 Some(*n),
                 "{account} {state} vs sacct"
             );
+        }
+        // And nothing the ground truth does not have.
+        let served: Vec<(String, String)> = e
+            .family("slurm_account_jobs_finished_total")
+            .filter(|(_, v)| *v > 0.0)
+            .filter_map(|(l, _)| {
+                let get = |k: &str| l.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+                Some((get("account")?, get("state")?))
+            })
+            .collect();
+        assert!(!served.is_empty(), "finished-job series are served");
+        for key in &served {
+            assert!(jobs.contains_key(key), "{key:?} served but not in sacct");
         }
         for (account, secs) in &cpu {
             assert_eq!(
