@@ -209,8 +209,10 @@ impl Runner {
         let fresh = self
             .last_good
             .is_some_and(|t| t.elapsed() <= self.cfg.max_staleness);
-        self.status.stale = self.data.is_some() && !fresh;
-        if self.status.stale {
+        // Stale from the moment the last good data is too old until fresh data arrives, not
+        // only on the poll that drops it.
+        self.status.stale = self.last_good.is_some() && !fresh;
+        if self.status.stale && self.data.is_some() {
             tracing::warn!(
                 source = self.status.source.as_str(),
                 "last good data is older than max_staleness ({} s): dropped",
@@ -619,8 +621,12 @@ mod tests {
         let mut r = runner(&[0], false, Duration::from_millis(0));
         r.poll_once().await.expect("ok");
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let _ = r.poll_once().await;
-        assert!(r.status().stale || r.data.is_none());
+        r.poll_once().await.expect_err("second fails");
+        assert!(r.status().stale, "stale on the poll that drops the data");
+        assert!(r.data.is_none());
+        r.poll_once().await.expect_err("third fails");
+        assert!(r.status().stale, "and until fresh data arrives");
+        assert!(!r.status().up);
         assert_eq!(fuse(&[&r], None).nodes.len(), 0);
         assert_eq!(&*fuse(&[&r], None).cluster, "slurm");
     }
