@@ -11,6 +11,8 @@
 //!   exporter's metrics must say.
 #![allow(clippy::disallowed_methods)] // this crate spawns the exporter, promtool, kill and the Slurm clients
 
+pub mod catalog;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{Read, Write};

@@ -3,14 +3,14 @@
 //! (`deploy/prometheus/alerts_test.yml`), every alert has a firing and a silent case there,
 //! every alert carries `for:`, a severity, a summary and a description with a runbook hint,
 //! and every metric either file names exists: in `METRICS.md` (generated from the
-//! collector's code) or among the gateway's own metrics registered in
-//! `gateway/src/admin.rs`. A misspelled metric would otherwise make an alert that never
+//! collector's code) or among the gateway's own metrics (its real registry, `e2e::catalog`). A misspelled metric would otherwise make an alert that never
 //! fires, and its unit test would pass with the same misspelling.
 //!
 //! No lab needed; `PROMTOOL` names the binary (default `promtool`; `bash
 //! deploy/test-deps.sh` installs it).
 #![allow(clippy::disallowed_methods)] // promtool is the program under test
 
+use e2e::catalog::Catalog;
 use e2e::{run, workspace_path};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -18,8 +18,6 @@ use std::time::Duration;
 
 const RULES: &str = "deploy/prometheus/alerts.yml";
 const RULE_TESTS: &str = "deploy/prometheus/alerts_test.yml";
-const METRICS_DOC: &str = "METRICS.md";
-const GATEWAY_METRICS_SRC: &str = "gateway/src/admin.rs";
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(workspace_path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
@@ -69,180 +67,9 @@ fn promtool_unit_tests_of_the_alerting_rules_pass() {
 
 /// Every metric name a query may use: from METRICS.md (a histogram's `_bucket`, `_sum` and
 /// `_count`; counters are listed with their `_total`) and the gateway's registrations.
+/// Every sample name the exporter and the gateway expose (`e2e::catalog`).
 fn known_metrics() -> BTreeSet<String> {
-    let mut known = documented_metrics(&read(METRICS_DOC));
-    known.extend(gateway_metrics(&read(GATEWAY_METRICS_SRC)));
-    known
-}
-
-/// The sample names of METRICS.md's table rows (`` | `name` | type | ... ``). Checks the
-/// count against the file's own "N metric names." line.
-fn documented_metrics(doc: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    let mut families = 0;
-    for line in doc.lines() {
-        let Some(rest) = line.strip_prefix("| `") else {
-            continue;
-        };
-        let Some((name, rest)) = rest.split_once('`') else {
-            continue;
-        };
-        let kind = rest
-            .trim_start_matches([' ', '|'])
-            .split('|')
-            .next()
-            .unwrap_or_default()
-            .trim();
-        families += 1;
-        match kind {
-            "histogram" => {
-                for suffix in ["_bucket", "_sum", "_count"] {
-                    names.insert(format!("{name}{suffix}"));
-                }
-            }
-            "counter" if !name.ends_with("_total") => {
-                names.insert(format!("{name}_total"));
-            }
-            "counter" | "gauge" => {
-                names.insert(name.to_owned());
-            }
-            other => panic!("{METRICS_DOC}: {name}: unknown type {other:?}"),
-        }
-    }
-    let stated = doc
-        .lines()
-        .find_map(|l| l.strip_suffix(" metric names."))
-        .and_then(|n| n.trim().parse::<usize>().ok())
-        .unwrap_or_else(|| panic!("{METRICS_DOC}: no \"N metric names.\" line"));
-    assert_eq!(
-        families, stated,
-        "{METRICS_DOC}: table rows read vs the stated count"
-    );
-    names
-}
-
-/// The sample names of the gateway's own metrics, from `GatewayMetrics::new` in
-/// gateway/src/admin.rs: `Registry::with_prefix(P)`, then each `registry.register(NAME, HELP,
-/// METRIC)` or `registry.register_with_unit(NAME, HELP, Unit::U, METRIC)`, METRIC's type
-/// read from its `let` (prometheus-client's naming: `P_NAME[_UNIT]` and `_total` for
-/// counters, `_bucket`/`_sum`/`_count` for histograms, `_info` for infos).
-fn gateway_metrics(src: &str) -> BTreeSet<String> {
-    let what = GATEWAY_METRICS_SRC;
-    let prefix = src
-        .split_once("Registry::with_prefix(\"")
-        .and_then(|(_, r)| r.split_once('"'))
-        .map(|(p, _)| p)
-        .unwrap_or_else(|| panic!("{what}: no Registry::with_prefix(\"...\")"));
-    let mut names = BTreeSet::new();
-    for (at, _) in src.match_indices("registry.register") {
-        let call = &src[at + "registry.register".len()..];
-        let with_unit = call.starts_with("_with_unit(");
-        if !with_unit && !call.starts_with('(') {
-            continue;
-        }
-        let args = call_args(&call[call.find('(').unwrap_or(0)..])
-            .unwrap_or_else(|| panic!("{what}: unreadable registry.register call at byte {at}"));
-        let name = args
-            .first()
-            .and_then(|a| a.strip_prefix('"'))
-            .and_then(|a| a.strip_suffix('"'))
-            .unwrap_or_else(|| panic!("{what}: register call at byte {at}: {args:?}"));
-        let unit = if with_unit {
-            match args.get(2).map(String::as_str) {
-                Some("Unit::Seconds") => "_seconds",
-                Some("Unit::Bytes") => "_bytes",
-                other => panic!("{what}: {name}: unit {other:?} not known to this test"),
-            }
-        } else {
-            ""
-        };
-        let metric = args.last().map(String::as_str).unwrap_or_default();
-        let kind = if metric.starts_with("Info::new(") {
-            "info"
-        } else {
-            let var = metric
-                .strip_suffix(".clone()")
-                .unwrap_or_else(|| panic!("{what}: {name}: metric {metric:?}"));
-            let decl = format!("let {var} =");
-            let start = src[..at]
-                .rfind(&decl)
-                .unwrap_or_else(|| panic!("{what}: {name}: no `{decl}` before its registration"));
-            let stmt = src[start..].split(';').next().unwrap_or_default();
-            if stmt.contains("Histogram") || stmt.contains("histogram") {
-                "histogram"
-            } else if stmt.contains("Counter") {
-                "counter"
-            } else if stmt.contains("Gauge") {
-                "gauge"
-            } else {
-                panic!("{what}: {name}: type of `{stmt}` not known to this test")
-            }
-        };
-        let base = format!("{prefix}_{name}{unit}");
-        match kind {
-            "counter" => {
-                names.insert(format!("{base}_total"));
-            }
-            "histogram" => {
-                for suffix in ["_bucket", "_sum", "_count"] {
-                    names.insert(format!("{base}{suffix}"));
-                }
-            }
-            "info" => {
-                names.insert(format!("{base}_info"));
-            }
-            _ => {
-                names.insert(base);
-            }
-        }
-    }
-    assert!(names.len() >= 8, "{what}: only {names:?}");
-    names
-}
-
-/// The top-level arguments of a call, `(` first: split at commas outside strings and
-/// brackets, trimmed, an empty trailing one dropped. `None` when the call does not close.
-fn call_args(call: &str) -> Option<Vec<String>> {
-    let mut args = Vec::new();
-    let mut cur = String::new();
-    let mut depth = 0usize;
-    let (mut in_str, mut escaped) = (false, false);
-    for c in call.chars() {
-        if in_str {
-            cur.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_str = true;
-                cur.push(c);
-            }
-            '(' | '[' | '{' => {
-                if depth > 0 {
-                    cur.push(c);
-                }
-                depth += 1;
-            }
-            ')' | ']' | '}' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    args.push(cur.trim().to_owned());
-                    args.retain(|a| !a.is_empty());
-                    return Some(args);
-                }
-                cur.push(c);
-            }
-            ',' if depth == 1 => args.push(std::mem::take(&mut cur).trim().to_owned()),
-            _ => cur.push(c),
-        }
-    }
-    None
+    Catalog::load().names.into_keys().collect()
 }
 
 /// Every `slurm_[a-z0-9_]+` identifier in `text` that starts a word (not inside `x_slurm_y`).
@@ -334,7 +161,7 @@ fn every_metric_the_alerts_use_exists() {
     }
     assert!(
         bad.is_empty(),
-        "not in {METRICS_DOC} nor registered in {GATEWAY_METRICS_SRC}:\n{}",
+        "not in METRICS.md nor among the gateway's metrics:\n{}",
         bad.join("\n")
     );
     // Both sources of names are really used.
@@ -386,28 +213,6 @@ fn a_misspelled_metric_is_caught() {
     }
     // Identifiers inside longer words are not metrics of ours.
     assert!(slurm_identifiers("my_slurm_metric x:slurm_y").is_empty());
-}
-
-/// The gateway's own unit tests (in admin.rs) spell out exposition lines; every
-/// `slurm_exporter_gateway_` name they use must be one this test derives from the
-/// registrations, or the derivation is wrong.
-#[test]
-fn gateway_names_derived_from_the_registrations_match_the_gateways_own_tests() {
-    let src = read(GATEWAY_METRICS_SRC);
-    let derived = gateway_metrics(&src);
-    let spelled: BTreeSet<String> = slurm_identifiers(&src)
-        .into_iter()
-        .filter(|n| n.starts_with("slurm_exporter_gateway_") && !n.ends_with('_'))
-        .collect();
-    assert!(
-        spelled.len() >= 6,
-        "{GATEWAY_METRICS_SRC}: only {spelled:?}"
-    );
-    let missing: Vec<_> = spelled.difference(&derived).collect();
-    assert!(
-        missing.is_empty(),
-        "named in {GATEWAY_METRICS_SRC} but not derived: {missing:?}; derived: {derived:?}"
-    );
 }
 
 // ------------------------------------------------------------------ rule shape and coverage

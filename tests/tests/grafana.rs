@@ -6,9 +6,8 @@
 //!   use it too or name no data source (they inherit the panel's); every target has an
 //!   `expr`; every grid position fits in 24 columns.
 //! - Metric names: every `slurm_...` name in a query is a real one, from `METRICS.md` (plus
-//!   `_bucket`/`_sum`/`_count` for its histograms) or from the gateway's own registry in
-//!   `gateway/src/admin.rs` (its counters with `_total`, histograms with
-//!   `_bucket`/`_sum`/`_count`, info with `_info`). Counters are only read as ranges (under
+//!   `_bucket`/`_sum`/`_count` for its histograms) or from the gateway's own registry
+//!   (`e2e::catalog`). Counters are only read as ranges (under
 //!   `rate()`/`increase()`), and `rate()`-like functions only read counters and histograms.
 //!   The tenant dashboard (tagged `tenant`) uses only metrics with an `account` or
 //!   `partition` label: the gateway never serves a tenant cluster-wide or exporter series.
@@ -24,6 +23,7 @@
 //! each kind, a misspelled metric first, so the checks cannot silently pass everything.
 #![allow(clippy::disallowed_methods)] // spawns promtool
 
+use e2e::catalog::{Catalog, Use};
 use e2e::{run, workspace_path};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,227 +45,6 @@ const BUILTINS: &[(&str, &str)] = &[
 ];
 /// Functions that need a counter (or a histogram's cumulative series) under them.
 const COUNTER_FUNCTIONS: &[&str] = &["rate", "irate", "increase", "resets"];
-
-// ------------------------------------------------------------------ the metric catalog
-
-/// How a name may be used in a query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Use {
-    /// A gauge (or a snapshot histogram's series): read as is.
-    Instant,
-    /// A counter or a cumulative histogram's series: read as a range, under rate() and kin.
-    Range,
-}
-
-#[derive(Debug, Clone)]
-struct Metric {
-    usage: Use,
-    labels: BTreeSet<String>,
-}
-
-/// Every series name a query may use.
-#[derive(Debug, Default)]
-struct Catalog {
-    names: BTreeMap<String, Metric>,
-}
-
-impl Catalog {
-    fn load() -> Catalog {
-        let mut c = Catalog::default();
-        let doc = read("METRICS.md");
-        c.add_metrics_md(&doc)
-            .unwrap_or_else(|e| panic!("METRICS.md: {e}"));
-        let admin = read("gateway/src/admin.rs");
-        c.add_gateway(&admin)
-            .unwrap_or_else(|e| panic!("gateway/src/admin.rs: {e}"));
-        c
-    }
-
-    fn add(&mut self, name: String, usage: Use, labels: &BTreeSet<String>) {
-        self.names.insert(
-            name,
-            Metric {
-                usage,
-                labels: labels.clone(),
-            },
-        );
-    }
-
-    /// The table rows of METRICS.md: `` | `name` | type | labels | ... ``. The count must
-    /// match the "N metric names." line, so a change of the table's shape fails here.
-    fn add_metrics_md(&mut self, doc: &str) -> Result<(), String> {
-        let declared: usize = doc
-            .lines()
-            .find_map(|l| l.strip_suffix(" metric names."))
-            .and_then(|n| n.trim().parse().ok())
-            .ok_or("no \"N metric names.\" line")?;
-        let mut rows = 0;
-        for line in doc.lines().filter(|l| l.starts_with("| `")) {
-            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            let (name, kind, labels) = match cells.as_slice() {
-                [_, n, k, l, ..] => (n.trim_matches('`'), *k, *l),
-                _ => return Err(format!("cannot read the row {line:?}")),
-            };
-            let labels: BTreeSet<String> = labels
-                .split(',')
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect();
-            rows += 1;
-            match kind {
-                "gauge" => self.add(name.to_owned(), Use::Instant, &labels),
-                "counter" => {
-                    // The exposition's sample name carries `_total`; METRICS.md writes it too.
-                    let sample = if name.ends_with("_total") {
-                        name.to_owned()
-                    } else {
-                        format!("{name}_total")
-                    };
-                    self.add(sample, Use::Range, &labels);
-                }
-                "histogram" => {
-                    // A snapshot of the jobs slurmctld knows, not a cumulative count: read as is.
-                    let mut with_le = labels.clone();
-                    with_le.insert("le".into());
-                    self.add(format!("{name}_bucket"), Use::Instant, &with_le);
-                    self.add(format!("{name}_sum"), Use::Instant, &labels);
-                    self.add(format!("{name}_count"), Use::Instant, &labels);
-                }
-                other => return Err(format!("{name}: unknown type {other:?}")),
-            }
-        }
-        if rows != declared {
-            return Err(format!(
-                "{rows} metric rows, but the file says {declared} metric names"
-            ));
-        }
-        Ok(())
-    }
-
-    /// The gateway's registry (prometheus-client): `Registry::with_prefix("p")`, then
-    /// `registry.register("name", "help", metric.clone())` and
-    /// `registry.register_with_unit("name", "help", Unit::Seconds, metric.clone())`; the
-    /// metric's type is read from its `let metric = ...;`. Names as the exposition writes them.
-    fn add_gateway(&mut self, src: &str) -> Result<(), String> {
-        let prefix = between(src, "Registry::with_prefix(\"", "\"")
-            .ok_or("no Registry::with_prefix(\"...\")")?;
-        let mut found = 0;
-        let mut rest = src;
-        while let Some(i) = rest.find("registry.register") {
-            let after = &rest[i..];
-            let open = after.find('(').ok_or("register without (")?;
-            let args = call_args(&after[open..])?;
-            rest = &after[open + 1..];
-            let name = args
-                .first()
-                .and_then(|a| a.strip_prefix('"'))
-                .and_then(|a| a.strip_suffix('"'))
-                .ok_or_else(|| format!("register call without a name: {args:?}"))?;
-            let unit = match args.get(2).map(String::as_str) {
-                Some(u) if args.len() == 4 => match u {
-                    "Unit::Seconds" => "_seconds",
-                    "Unit::Bytes" => "_bytes",
-                    other => return Err(format!("{name}: unit {other} not known to this test")),
-                },
-                _ => "",
-            };
-            let metric = args.last().map(String::as_str).unwrap_or_default();
-            let kind = if metric.starts_with("Info::") {
-                "Info"
-            } else {
-                let ident = metric.split('.').next().unwrap_or_default();
-                let decl = between(src, &format!("let {ident} ="), ";")
-                    .ok_or_else(|| format!("{name}: no `let {ident} = ...;`"))?;
-                ["Histogram", "Counter", "Gauge"]
-                    .into_iter()
-                    .find(|k| decl.contains(k))
-                    .ok_or_else(|| format!("{name}: unknown metric type in {decl:?}"))?
-            };
-            let base = format!("{prefix}_{name}{unit}");
-            let labels = BTreeSet::new(); // the gateway's labels are not checked here
-            match kind {
-                "Counter" => self.add(format!("{base}_total"), Use::Range, &labels),
-                "Gauge" => self.add(base, Use::Instant, &labels),
-                "Info" => self.add(format!("{base}_info"), Use::Instant, &labels),
-                _ => {
-                    for s in ["_bucket", "_sum", "_count"] {
-                        self.add(format!("{base}{s}"), Use::Range, &labels);
-                    }
-                }
-            }
-            found += 1;
-        }
-        // Guards against this little parser going blind when admin.rs changes shape.
-        for expected in [
-            "slurm_exporter_gateway_requests_total",
-            "slurm_exporter_gateway_request_duration_seconds_bucket",
-            "slurm_exporter_gateway_config_last_reload_successful",
-            "slurm_exporter_gateway_build_info",
-        ] {
-            if !self.names.contains_key(expected) {
-                return Err(format!("{expected} not found among {found} registrations"));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The text between the first `start` and the next `end`.
-fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let i = s.find(start)? + start.len();
-    let j = s[i..].find(end)?;
-    Some(&s[i..i + j])
-}
-
-/// The top-level arguments of a Rust call, `s` starting at its `(`: string literals (with
-/// their escapes and any brackets in them) kept whole, whitespace trimmed.
-fn call_args(s: &str) -> Result<Vec<String>, String> {
-    let mut args = Vec::new();
-    let mut cur = String::new();
-    let mut depth = 0usize;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                cur.push(c);
-                while let Some(d) = chars.next() {
-                    cur.push(d);
-                    if d == '\\' {
-                        cur.extend(chars.next());
-                    } else if d == '"' {
-                        break;
-                    }
-                }
-                continue;
-            }
-            '(' | '[' | '{' => {
-                depth += 1;
-                if depth == 1 {
-                    continue;
-                }
-            }
-            ')' | ']' | '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    let last = cur.trim();
-                    if !last.is_empty() {
-                        args.push(last.to_owned());
-                    }
-                    return Ok(args);
-                }
-            }
-            ',' if depth == 1 => {
-                args.push(cur.trim().to_owned());
-                cur.clear();
-                continue;
-            }
-            _ => {}
-        }
-        cur.push(c);
-    }
-    Err(format!("unterminated call: {:?}", &s[..s.len().min(80)]))
-}
 
 // ------------------------------------------------------------------ PromQL scanning
 
@@ -767,11 +546,6 @@ fn promtool_check_queries(queries: &[Query]) -> Result<usize, String> {
         out.trim(),
         refused.join("\n")
     ))
-}
-
-fn read(rel: &str) -> String {
-    let p = workspace_path(rel);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn dashboard_files() -> Vec<PathBuf> {
