@@ -2,9 +2,10 @@
 //! file it references changes.
 //!
 //! What reloads: tokens, OIDC issuers, introspection, tenants, policies, the pseudonym key,
-//! the quota, and the TLS certificate, key and client CA. Sources, listeners, rate limits
-//! and adding or removing `[auth]` or `[server.tls]` need a restart (the last two are
-//! refused, so the gateway never silently changes who may connect).
+//! the quota, the rate limits (changed limits start their counts afresh), and the TLS
+//! certificate, key and client CA. Sources, listeners, the concurrency limit and request
+//! timeout, `[audit]`, and adding or removing `[auth]` or `[server.tls]` need a restart (the
+//! last two are refused, so the gateway never silently changes who may connect).
 //!
 //! A reload is all or nothing: the new config is read and the new tenancy built (every file
 //! checked, no network call); only then is TLS switched ([`ReloadableTls::reload_with`]

@@ -46,12 +46,17 @@ pub struct TenancyHandle {
     current: Arc<ArcSwap<Tenancy>>,
     /// The authentication layer reads its authenticator from here on every request.
     authn: Arc<ArcSwap<Authenticator>>,
+    /// The rate-limit layers, reconfigured when a reload changes `[rate_limit]`.
+    per_ip: PerIpLayer,
+    per_principal: PerPrincipalLayer,
 }
 
 impl TenancyHandle {
     pub fn new(t: Arc<Tenancy>) -> Self {
         TenancyHandle {
             authn: Arc::new(ArcSwap::new(t.authn.clone())),
+            per_ip: PerIpLayer::new(&t.rate_limit),
+            per_principal: PerPrincipalLayer::new(&t.rate_limit),
             current: Arc::new(ArcSwap::new(t)),
         }
     }
@@ -60,9 +65,13 @@ impl TenancyHandle {
         self.current.load_full()
     }
 
-    /// Installs a new tenancy (tokens, issuers, tenants, policies, pseudonym key).
+    /// Installs a new tenancy (tokens, issuers, tenants, policies, pseudonym key, rate
+    /// limits: new limits start their counts afresh, unchanged ones keep them).
     pub fn store(&self, t: Arc<Tenancy>) {
         self.authn.store(t.authn.clone());
+        if self.per_ip.reconfigure(&t.rate_limit) | self.per_principal.reconfigure(&t.rate_limit) {
+            tracing::info!("rate limits changed");
+        }
         self.current.store(t);
     }
 }
@@ -91,14 +100,11 @@ pub fn build(state: AppState, limits: Limits) -> Router {
     // Around /metrics, outermost first: the per-IP limit (keyed by the TCP peer, never a
     // header) before any token or certificate work; authentication; then the per-tenant and
     // per-principal limits, which need the principal.
-    // The rate limits are fixed at start; tokens, issuers, tenants and policies reload.
-    let guards = state.tenancy.as_ref().map(|h| {
-        let t = h.load();
-        routes::Guards {
-            per_ip: PerIpLayer::new(&t.rate_limit),
-            authn: AuthnLayer::reloadable(h.authn.clone()),
-            per_principal: PerPrincipalLayer::new(&t.rate_limit),
-        }
+    // Tokens, issuers, tenants, policies and rate limits reload through the handle.
+    let guards = state.tenancy.as_ref().map(|h| routes::Guards {
+        per_ip: h.per_ip.clone(),
+        authn: AuthnLayer::reloadable(h.authn.clone()),
+        per_principal: h.per_principal.clone(),
     });
     let record = crate::layer::audit::AuditLayer::new(state.auditor.clone(), state.metrics.clone());
     let app = routes::router(state, guards)

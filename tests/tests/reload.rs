@@ -103,6 +103,22 @@ fn sighup_adds_a_token_and_a_broken_config_keeps_the_old_one() {
     assert_eq!(status(&url, &alpha), 200);
     assert_eq!(status(&url, &beta), 200);
 
+    // Rate limits reload too: one request a minute per principal from now on.
+    let limits = "[rate_limit]\nper_principal_per_minute = 1\nburst = 1\n";
+    write_config(&cfg, port, &[&alpha_entry, &beta_entry, limits]);
+    hup(&server);
+    let t = Instant::now();
+    while !server.log().contains("rate limits changed") {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "limits not reloaded: {}",
+            server.log()
+        );
+        sleep(Duration::from_millis(200));
+    }
+    assert_eq!(status(&url, &alpha), 200, "new limits start afresh");
+    assert_eq!(status(&url, &alpha), 429, "and apply");
+
     let st = server.terminate(Duration::from_secs(15)).expect("stops");
     assert!(st.success(), "{st}");
 }

@@ -23,6 +23,7 @@
 //! attacker one shared budget, not a fresh one per key, nor more memory.
 
 use crate::tenancy::{Principal, TenantId};
+use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderValue, Request, Response, StatusCode};
@@ -312,36 +313,71 @@ type BoxFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
 // ---------------------------------------------------------------------------------------
 // Per-IP layer
 
+/// Limits of one kind with the config they were made from, swapped whole when a reload
+/// changes that config (the counts then start afresh).
+struct Configured<T> {
+    config: RateLimitConfig,
+    limits: T,
+}
+
+/// Installs `make(config)` in `cell` unless the config in force is the same; true if it did.
+fn reconfigure<T>(
+    cell: &ArcSwap<Configured<T>>,
+    config: &RateLimitConfig,
+    make: impl FnOnce(&RateLimitConfig) -> T,
+) -> bool {
+    if cell.load().config == *config {
+        return false;
+    }
+    cell.store(Arc::new(Configured {
+        config: *config,
+        limits: make(config),
+    }));
+    true
+}
+
 /// The per-IP limit (see the module documentation). Cheap to clone: the store is shared.
 #[derive(Clone)]
 pub struct PerIpLayer {
-    limiter: Arc<KeyedLimiter<IpAddr>>,
+    current: Arc<ArcSwap<Configured<KeyedLimiter<IpAddr>>>>,
+}
+
+fn ip_limiter(config: &RateLimitConfig) -> KeyedLimiter<IpAddr> {
+    KeyedLimiter::new(
+        config.per_ip_per_minute,
+        config.burst,
+        config.max_tracked_keys,
+    )
 }
 
 impl PerIpLayer {
     pub fn new(config: &RateLimitConfig) -> Self {
         PerIpLayer {
-            limiter: Arc::new(KeyedLimiter::new(
-                config.per_ip_per_minute,
-                config.burst,
-                config.max_tracked_keys,
-            )),
+            current: Arc::new(ArcSwap::from_pointee(Configured {
+                config: *config,
+                limits: ip_limiter(config),
+            })),
         }
+    }
+
+    /// A reloaded `[rate_limit]`: new limits when it changed; true if it did.
+    pub fn reconfigure(&self, config: &RateLimitConfig) -> bool {
+        reconfigure(&self.current, config, ip_limiter)
     }
 
     /// The decision for one peer address, as the layer makes it (counts the request).
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Duration> {
-        self.limiter.check(&ip_key(ip))
+        self.current.load().limits.check(&ip_key(ip))
     }
 
     /// Addresses tracked now.
     pub fn tracked_keys(&self) -> usize {
-        self.limiter.tracked_keys()
+        self.current.load().limits.tracked_keys()
     }
 
     /// Decisions made on the shared overflow bucket because the store was full.
     pub fn overflowed(&self) -> u64 {
-        self.limiter.overflowed()
+        self.current.load().limits.overflowed()
     }
 }
 
@@ -351,7 +387,7 @@ impl<S> tower::Layer<S> for PerIpLayer {
     fn layer(&self, inner: S) -> Self::Service {
         PerIpService {
             inner,
-            limiter: self.limiter.clone(),
+            current: self.current.clone(),
         }
     }
 }
@@ -359,7 +395,7 @@ impl<S> tower::Layer<S> for PerIpLayer {
 #[derive(Clone)]
 pub struct PerIpService<S> {
     inner: S,
-    limiter: Arc<KeyedLimiter<IpAddr>>,
+    current: Arc<ArcSwap<Configured<KeyedLimiter<IpAddr>>>>,
 }
 
 impl<S, B> tower::Service<Request<B>> for PerIpService<S>
@@ -386,7 +422,7 @@ where
             *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             return Box::pin(async move { Ok(r) });
         };
-        if let Err(wait) = self.limiter.check(&ip_key(peer.ip())) {
+        if let Err(wait) = self.current.load().limits.check(&ip_key(peer.ip())) {
             tracing::info!(peer = %peer.ip(), retry_after_ms = wait.as_millis() as u64, "rate limited (ip)");
             return Box::pin(async move { Ok(too_many_requests(RateLimited::Ip, wait)) });
         }
@@ -402,7 +438,7 @@ where
 /// The per-tenant and per-principal limits (see the module documentation).
 #[derive(Clone)]
 pub struct PerPrincipalLayer {
-    limits: Arc<PrincipalLimits>,
+    current: Arc<ArcSwap<Configured<PrincipalLimits>>>,
 }
 
 struct PrincipalLimits {
@@ -421,37 +457,49 @@ impl PrincipalLimits {
     }
 }
 
+fn principal_limits(config: &RateLimitConfig) -> PrincipalLimits {
+    PrincipalLimits {
+        tenant: KeyedLimiter::new(
+            config.per_tenant_per_minute,
+            config.burst,
+            config.max_tracked_keys,
+        ),
+        principal: KeyedLimiter::new(
+            config.per_principal_per_minute,
+            config.burst,
+            config.max_tracked_keys,
+        ),
+    }
+}
+
 impl PerPrincipalLayer {
     pub fn new(config: &RateLimitConfig) -> Self {
         PerPrincipalLayer {
-            limits: Arc::new(PrincipalLimits {
-                tenant: KeyedLimiter::new(
-                    config.per_tenant_per_minute,
-                    config.burst,
-                    config.max_tracked_keys,
-                ),
-                principal: KeyedLimiter::new(
-                    config.per_principal_per_minute,
-                    config.burst,
-                    config.max_tracked_keys,
-                ),
-            }),
+            current: Arc::new(ArcSwap::from_pointee(Configured {
+                config: *config,
+                limits: principal_limits(config),
+            })),
         }
+    }
+
+    /// A reloaded `[rate_limit]`: new limits when it changed; true if it did.
+    pub fn reconfigure(&self, config: &RateLimitConfig) -> bool {
+        reconfigure(&self.current, config, principal_limits)
     }
 
     /// The decision for one principal, as the layer makes it (counts the request).
     pub fn check_principal(&self, p: &Principal) -> Result<(), (RateLimited, Duration)> {
-        self.limits.check(p)
+        self.current.load().limits.check(p)
     }
 
     /// Tenants tracked now.
     pub fn tracked_tenants(&self) -> usize {
-        self.limits.tenant.tracked_keys()
+        self.current.load().limits.tenant.tracked_keys()
     }
 
     /// Principals tracked now.
     pub fn tracked_principals(&self) -> usize {
-        self.limits.principal.tracked_keys()
+        self.current.load().limits.principal.tracked_keys()
     }
 }
 
@@ -461,7 +509,7 @@ impl<S> tower::Layer<S> for PerPrincipalLayer {
     fn layer(&self, inner: S) -> Self::Service {
         PerPrincipalService {
             inner,
-            limits: self.limits.clone(),
+            current: self.current.clone(),
         }
     }
 }
@@ -469,7 +517,7 @@ impl<S> tower::Layer<S> for PerPrincipalLayer {
 #[derive(Clone)]
 pub struct PerPrincipalService<S> {
     inner: S,
-    limits: Arc<PrincipalLimits>,
+    current: Arc<ArcSwap<Configured<PrincipalLimits>>>,
 }
 
 impl<S, B> tower::Service<Request<B>> for PerPrincipalService<S>
@@ -488,7 +536,7 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if let Some(p) = req.extensions().get::<Principal>() {
-            if let Err((which, wait)) = self.limits.check(p) {
+            if let Err((which, wait)) = self.current.load().limits.check(p) {
                 tracing::info!(
                     limit = which.as_str(),
                     tenant = %p.tenant,
@@ -510,6 +558,49 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reload_changes_the_limits_and_only_a_change_resets_them() {
+        let one = RateLimitConfig {
+            per_ip_per_minute: nz32(1),
+            burst: nz32(1),
+            ..RateLimitConfig::default()
+        };
+        let ip: IpAddr = "192.0.2.7".parse().expect("ip");
+        let layer = PerIpLayer::new(&one);
+        let shared = layer.clone();
+        assert!(layer.check_ip(ip).is_ok());
+        assert!(layer.check_ip(ip).is_err(), "one a minute");
+        assert!(!shared.reconfigure(&one), "the same config changes nothing");
+        assert!(layer.check_ip(ip).is_err(), "and keeps the counts");
+        let more = RateLimitConfig {
+            per_ip_per_minute: nz32(600),
+            burst: nz32(5),
+            ..one
+        };
+        assert!(shared.reconfigure(&more));
+        for _ in 0..5 {
+            assert!(
+                layer.check_ip(ip).is_ok(),
+                "every clone sees the new limits"
+            );
+        }
+        let p = Principal {
+            id: "x".into(),
+            tenant: TenantId::parse("t").expect("tenant"),
+            role: crate::tenancy::Role::Viewer,
+            method: crate::tenancy::AuthMethod::ApiToken,
+        };
+        let pl = PerPrincipalLayer::new(&one);
+        assert!(pl.check_principal(&p).is_ok());
+        assert!(pl.check_principal(&p).is_err());
+        assert!(pl.reconfigure(&RateLimitConfig {
+            per_principal_per_minute: nz32(600),
+            per_tenant_per_minute: nz32(600),
+            ..more
+        }));
+        assert!(pl.check_principal(&p).is_ok());
+    }
 
     #[test]
     fn retry_after_rounds_up() {
