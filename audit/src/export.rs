@@ -8,7 +8,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 
 use crate::format::{nonce, segment_cipher, Kind, SALT_LEN};
 use crate::keys::Keyring;
-use crate::scan::{list_segments, scan_file, Scan};
+use crate::scan::{first_time_us, list_segments, scan_file, Scan};
 use crate::time::{format_rfc3339_us, to_unix_us};
 
 /// Why an export stopped.
@@ -45,7 +45,8 @@ pub struct ExportFilter {
 /// Each item is `{"seq", "time", "segment", "key_id", "event"}`, one per record; print each
 /// on its own line for JSON lines. An error item ends the iteration. The exporter checks
 /// framing and AES-GCM authentication of what it decrypts, not the chain: run
-/// [`crate::verify`] first.
+/// [`crate::verify`] first. With a `from` time, segments that end before it are not read
+/// (the next segment's first record time says so).
 pub fn export(
     dir: &Path,
     keyring: &Keyring,
@@ -118,6 +119,16 @@ impl Export {
         loop {
             if self.current.is_none() {
                 let (number, path) = self.segments.next()?;
+                // Times never decrease along the chain: when the next segment starts before
+                // `from`, every record of this one is earlier still, so it is not read at all
+                // (a time range out of years of segments reads only the segments it covers).
+                if let (Some(from), Some((_, next))) =
+                    (self.from_us, self.segments.as_slice().first())
+                {
+                    if first_time_us(next).ok().flatten().is_some_and(|t| t < from) {
+                        continue;
+                    }
+                }
                 let scan = match scan_file(&path) {
                     Ok(s) => s,
                     Err(source) => return Some(Err(ExportError::Io { path, source })),

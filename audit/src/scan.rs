@@ -135,6 +135,17 @@ pub fn scan_bytes(data: Vec<u8>) -> Scan {
     Scan { data, frames, stop }
 }
 
+/// The time of a segment's first record (its signed open record), reading only that frame;
+/// `None` when the file does not start with a whole, intact frame.
+pub fn first_time_us(path: &Path) -> std::io::Result<Option<u64>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)?
+        .take(4096)
+        .read_to_end(&mut head)?;
+    Ok(frame_at(&head, 0).ok().map(|f| f.header.time_us))
+}
+
 /// Reads and splits one segment file.
 pub fn scan_file(path: &Path) -> std::io::Result<Scan> {
     Ok(scan_bytes(std::fs::read(path)?))
