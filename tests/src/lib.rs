@@ -408,6 +408,32 @@ impl Server {
         }
     }
 
+    /// Polls `ok` every 100 ms until it holds; panics naming `what`, with the server's log,
+    /// when it does not within `within`.
+    pub fn wait_until(&self, what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
+        let t = Instant::now();
+        while !ok() {
+            assert!(
+                t.elapsed() < within,
+                "{what}: not within {within:?}; server log:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends SIGHUP (`kill -HUP PID`), as an operator reloading the config would.
+    pub fn hup(&self) {
+        let pid = self.pid().to_string();
+        let r = run(
+            Command::new("kill").args(["-HUP", &pid]),
+            None,
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|e| panic!("kill -HUP {pid}: {e}"));
+        assert!(r.status.success(), "kill -HUP {pid}: {}", r.stderr);
+    }
+
     /// The server's audit log (None when its config brought its own `[audit]`).
     pub fn audit(&self) -> Option<&AuditFiles> {
         self.audit.as_ref()

@@ -3,12 +3,11 @@
 //! decision and policy, status, series, bytes, latency, client address), authentication
 //! failures, the PII lookup, start-up and shutdown, and no credential; `audit verify` passes
 //! on the log and fails, naming the record, on a copy with a flipped byte or a cut tail.
-#![allow(clippy::disallowed_methods)] // `kill -HUP`, as an operator would send it
 
 use e2e::{curl, free_loopback_port, new_token, run_exporter, toml, Server};
 use std::path::Path;
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn config(d: &Path, port: u16, tokens: &[&str]) -> String {
     format!(
@@ -59,15 +58,9 @@ fn gateway_traffic_is_audited_and_the_log_verifies_until_tampered() {
     let ca = d.join("ca.pem");
     let ca = ca.to_str().expect("utf-8");
     let bearer = |t: &str| format!("Authorization: Bearer {t}");
-    let t = Instant::now();
-    while curl(&format!("{url}/readyz"), &["--cacert", ca]).0 != 200 {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "not ready: {}",
-            server.log()
-        );
-        sleep(Duration::from_millis(200));
-    }
+    server.wait_until("ready", Duration::from_secs(30), || {
+        curl(&format!("{url}/readyz"), &["--cacert", ca]).0 == 200
+    });
 
     // The traffic: a served scrape, two refused credentials, a policy refusal, a PII lookup
     // by a viewer (refused) and by the operator (allowed).
@@ -132,22 +125,10 @@ fn gateway_traffic_is_audited_and_the_log_verifies_until_tampered() {
     );
 
     // A reload (SIGHUP) is audited too.
-    let hup = e2e::run(
-        std::process::Command::new("kill").args(["-HUP", &server.pid().to_string()]),
-        None,
-        Duration::from_secs(5),
-    )
-    .expect("kill runs");
-    assert!(hup.status.success());
-    let t = Instant::now();
-    while !server.log().contains("reloaded") {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no reload: {}",
-            server.log()
-        );
-        sleep(Duration::from_millis(50));
-    }
+    server.hup();
+    server.wait_until("the reload", Duration::from_secs(10), || {
+        server.log().contains("reloaded")
+    });
     sleep(Duration::from_millis(200));
 
     let status = server

@@ -5,8 +5,7 @@
 use e2e::{
     assert_promtool_ok, curl, free_loopback_port, new_token, run_exporter, toml, Exposition, Server,
 };
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn accounts(e: &Exposition) -> Vec<String> {
     let mut a: Vec<String> = e
@@ -80,15 +79,9 @@ role = "admin"
     let ca = ca.to_str().expect("utf-8");
     let bearer = |t: &str| format!("Authorization: Bearer {t}");
 
-    let t = Instant::now();
-    while curl(&format!("{url}/readyz"), &["--cacert", ca]).0 != 200 {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "not ready: {}",
-            server.log()
-        );
-        sleep(Duration::from_millis(200));
-    }
+    server.wait_until("ready", Duration::from_secs(30), || {
+        curl(&format!("{url}/readyz"), &["--cacert", ca]).0 == 200
+    });
     let scrape = |who: &str, extra: &[&str]| {
         let (code, body) = curl(
             &format!("{url}/metrics"),
