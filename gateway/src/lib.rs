@@ -10,6 +10,7 @@ pub mod devcerts;
 pub mod layer;
 pub mod pii;
 pub mod pii_cli;
+pub mod query;
 pub mod reload;
 pub mod routes;
 pub mod selector;

@@ -410,32 +410,8 @@ pub enum ParamsError {
     Selector { index: usize, error: SelectorError },
 }
 
-/// URL-decodes one query component (`+` is a space, as in HTML forms and Go's `ParseQuery`).
 fn url_decode(s: &str, max: usize) -> Result<String, ParamsError> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len().min(max));
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = b
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or(ParamsError::Encoding)?;
-                out.push(hex);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-        if out.len() > max {
-            // Longer than anything accepted: stop decoding; the caller refuses it by length.
-            return Ok(String::from_utf8_lossy(&out).into_owned());
-        }
-    }
-    String::from_utf8(out).map_err(|_| ParamsError::Encoding)
+    crate::query::url_decode(s, max).map_err(|_| ParamsError::Encoding)
 }
 
 /// Parses every `match[]` of a raw query string. Each one is parsed and checked: any bad one

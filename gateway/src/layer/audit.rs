@@ -481,18 +481,20 @@ where
             .get::<MatchedPath>()
             .map(|m| m.as_str().to_owned())
             .unwrap_or_default();
-        let id = auditor.as_ref().map(|a| a.request_ids.next());
-        let route = recorded_path(&req);
-        let client = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
+        // What the record needs from the request, taken only when there is a log to write.
+        let recording = auditor.as_ref().map(|a| {
+            let client = req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0);
+            (a.request_ids.next(), recorded_path(&req), client)
+        });
         // The clone is the one that is ready (tower's usual swap).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let Ok(mut res) = inner.call(req).await;
-            if let (Some(auditor), Some(id)) = (auditor, id) {
+            if let (Some(auditor), Some((id, route, client))) = (auditor, recording) {
                 let ev = event_for(&res, id.clone(), route, client, started.elapsed());
                 let written = auditor.write(ev).await;
                 metrics.audit_record(written.is_ok());

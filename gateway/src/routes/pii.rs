@@ -60,44 +60,19 @@ fn parse_query(q: Option<&str>) -> Result<(String, Option<String>), &'static str
 
 /// `k=v&k=v` with percent-decoding; refuses malformed escapes and over-long queries.
 fn form_urlencoded_pairs(q: &str) -> Result<Vec<(String, String)>, &'static str> {
-    if q.len() > 1024 {
+    const MAX: usize = 1024;
+    if q.len() > MAX {
         return Err("query too long");
     }
+    let decode =
+        |s| crate::query::url_decode(s, MAX).map_err(|_| "bad URL encoding in the query string");
     q.split('&')
         .filter(|s| !s.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            Ok((percent_decode(k)?, percent_decode(v)?))
+            Ok((decode(k)?, decode(v)?))
         })
         .collect()
-}
-
-fn percent_decode(s: &str) -> Result<String, &'static str> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = b
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or("malformed percent escape")?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| "query is not UTF-8")
 }
 
 /// Values of hidden labels (and users owning series) among the series `visible` allows.
