@@ -277,8 +277,11 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport,
             }
         }
         if scan.frames.is_empty() {
-            if is_last && torn_tail.is_some() && chain.is_some() {
-                break; // the newest segment's open record was cut by a crash
+            // A crash while the writer opened its next segment: the file exists but its open
+            // record was cut (torn bytes) or never written (no bytes). Nothing was
+            // acknowledged in it; the writer removes it when it reopens the log.
+            if is_last && chain.is_some() && (torn_tail.is_some() || scan.data.is_empty()) {
+                break;
             }
             return Err(fail(
                 if chain.is_some() {

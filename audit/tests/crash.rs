@@ -290,3 +290,26 @@ fn kill_9_at_random_moments_loses_no_acknowledged_record() {
     assert!(r.torn_tail.is_none());
     assert!(r.events >= acked.len() as u64);
 }
+
+/// A crash after the writer created its next segment file but before it wrote a byte of the
+/// open record (seen once in the kill -9 test): nothing was acknowledged there, so the log
+/// verifies up to the previous segment, and reopening removes the empty file and goes on.
+#[test]
+fn an_empty_newest_segment_is_a_crash_while_opening_it() {
+    let fx = Fixture::new();
+    write_log(&fx, 10, 1);
+    let empty = fx.segment(2);
+    std::fs::write(&empty, b"").expect("create the empty segment");
+    let r =
+        verify(&fx.dir(), Some(&fx.public)).expect("verifies: the crash cut nothing acknowledged");
+    assert_eq!(
+        (r.events, r.last_segment),
+        (10, 2),
+        "the empty file is listed, holds nothing"
+    );
+    let log = fx.open(quiet());
+    log.append(&event(10)).expect("append after reopening");
+    log.close().expect("close");
+    let r = verify(&fx.dir(), Some(&fx.public)).expect("verifies");
+    assert_eq!(r.events, 11);
+}
