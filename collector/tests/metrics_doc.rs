@@ -6,8 +6,8 @@
 use collector::families::{exporter, Options, FAMILIES};
 use collector::poller::{snapshot_from, PollConfig, Runner};
 use collector::source::replay::read_dir;
-use collector::source::sim::{SimSource, SimSpec};
 use collector::store::{Kind, Sink};
+use sim::{SimSource, SimSpec};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -91,8 +91,14 @@ fn render(rows: &BTreeMap<String, Row>) -> String {
          Every metric SLURM Exporter makes, generated from the code by\n\
          `collector/tests/metrics_doc.rs` (the test fails when this file drifts; refresh with\n\
          `UPDATE_METRICS=1 cargo test -p slurm-exporter-collector --test metrics_doc`).\n\
-         Families are switched off with `collectors.disabled`; `slurm_job_*` series are opt-in\n\
-         (`collectors.per_job`).\n\n",
+         Every metric belongs to one family. A family's name is the word `collectors.disabled`\n\
+         and `[collectors.label_budgets]` take and the `family` label of `slurm_exporter_series`;\n\
+         it is the subject of its metrics' names (`accounts` -> `slurm_account_*`), or the word\n\
+         they all carry (`fairshare`, `limits`, `cgroup`). Besides the families below, `external`\n\
+         holds the series ingested from Prometheus-text sources (slurmctld's `/metrics`,\n\
+         node_exporter, textfiles): it is switched off and budgeted the same way. Renamed\n\
+         families keep their old names as deprecated aliases (a warning at load): `users` is\n\
+         `accounts`, `usage` is `cgroup`. `slurm_job_*` series are opt-in (`collectors.per_job`).\n\n",
     );
     s.push_str(&format!("{} metric names.\n\n", rows.len()));
     s.push_str("| metric | type | labels | family | sources | help |\n|---|---|---|---|---|---|\n");

@@ -9,7 +9,8 @@
 
 use super::Options;
 use crate::model::accounting::Usage;
-use crate::model::{AccountingTotals, Name, Snapshot};
+use crate::model::{AccountingTotals, Name};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::BTreeMap;
 

@@ -3,7 +3,8 @@
 //! other (on nodes that cannot run jobs), summing to the total.
 
 use super::{JobTotals, Options};
-use crate::model::{JobState, NodeBaseState, NodeFlags, Snapshot, Split};
+use crate::model::{JobState, NodeBaseState, NodeFlags, Split};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::{BTreeMap, HashSet};
 

@@ -2,7 +2,7 @@
 //! `ping` or `scontrol ping`. Infrastructure: `Owner::Cluster`.
 
 use super::Options;
-use crate::model::Snapshot;
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::HashSet;
 

@@ -1,7 +1,7 @@
 //! `slurm_exporter_*`: the exporter's own health per source. Owned by [`Owner::Exporter`]:
 //! operators see it, tenants never do.
 
-use crate::model::Snapshot;
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 
 pub fn collect(s: &Snapshot, stats: &[super::FamilyStats], out: &mut Sink) {

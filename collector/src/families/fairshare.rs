@@ -8,7 +8,8 @@
 
 use super::Options;
 use crate::model::accounts::Fairshare;
-use crate::model::{Association, Name, Snapshot};
+use crate::model::{Association, Name};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::BTreeMap;
 

@@ -10,8 +10,9 @@
 
 use super::partitions::primary_partition;
 use super::Options;
-use crate::model::{Job, JobState, Name, Node, Snapshot, Split};
+use crate::model::{Job, JobState, Name, Node, Split};
 use crate::parse::hostlist::expand;
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::{BTreeMap, HashMap, HashSet};
 

@@ -2,7 +2,8 @@
 
 use super::partitions::primary_partition;
 use super::{JobTotals, Options};
-use crate::model::{Job, JobState, Name, Snapshot};
+use crate::model::{Job, JobState, Name};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::BTreeMap;
 

@@ -2,7 +2,8 @@
 //! slurmdbd). Cluster-owned: a pool is shared by every tenant.
 
 use super::Options;
-use crate::model::{License, Snapshot};
+use crate::model::License;
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 
 type Pick = fn(&License) -> Option<u64>;

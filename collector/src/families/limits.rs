@@ -14,7 +14,8 @@
 
 use super::Options;
 use crate::model::accounts::AssocLimits;
-use crate::model::{Association, Job, Name, Qos, Snapshot};
+use crate::model::{Association, Job, Name, Qos};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::{BTreeMap, HashMap};
 

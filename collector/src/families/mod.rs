@@ -1,8 +1,17 @@
 //! Metric families: one file per subsystem, each a pure function from a [`Snapshot`] to
-//! series in a [`Sink`]. The word is the same everywhere: family `jobs` -> `jobs.rs` ->
-//! config key `collectors.jobs` -> golden `testdata/.../jobs.prom`.
+//! series in a [`Sink`].
+//!
+//! A family is the unit everything else names: one word is its file (`accounts.rs`), its
+//! name in `collectors.disabled` and `[collectors.label_budgets]`, and the `family` label of
+//! `slurm_exporter_series`. The word is the subject its metrics are named for
+//! (`accounts` -> `slurm_account_*`, `nodes` -> `slurm_node_*`), or, for a family that cuts
+//! across subjects, the word every one of its metric names carries (`fairshare` ->
+//! `slurm_user_fairshare_*`, `cgroup` -> `slurm_job_cgroup_*`). [`NAMES`] lists them all,
+//! [`EXTERNAL`] included; [`DEPRECATED_NAMES`] maps old words still accepted.
 
 pub mod accounting;
+pub mod accounts;
+pub mod cgroup;
 pub mod cluster;
 pub mod controllers;
 pub mod exporter;
@@ -17,22 +26,23 @@ pub mod priority;
 pub mod reservations;
 pub mod rpc;
 pub mod scheduler;
-pub mod usage;
-pub mod users;
 
-use crate::model::{JobState, Snapshot};
+use crate::model::JobState;
+use crate::snapshot::Snapshot;
 use crate::store::{Family, Kind, LabelValue, Owner, Series, Sink};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What to collect. Per-job series are opt-in: they grow with the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
+    /// Families switched off (`collectors.disabled`), by name; a deprecated name (see
+    /// [`DEPRECATED_NAMES`]) counts as the family's current one.
     pub disabled: BTreeSet<String>,
     pub per_job: bool,
     /// At most this many per-job series sets (newest jobs first) when `per_job` is on.
     pub per_job_limit: usize,
-    /// Most series one metric of a family may have, by family name; past it the smallest
-    /// series fold into `__overflow__` (see [`apply_budget`]).
+    /// Most series one metric of a family may have, by family name (deprecated names
+    /// count); past it the smallest series fold into `__overflow__` (see [`apply_budget`]).
     pub label_budgets: BTreeMap<String, usize>,
     /// The budget of families not named in `label_budgets`.
     pub default_label_budget: usize,
@@ -52,6 +62,85 @@ impl Default for Options {
             default_label_budget: DEFAULT_LABEL_BUDGET,
         }
     }
+}
+
+impl Options {
+    /// Whether `family` (a current name) is switched off, under its name or an old one.
+    pub fn is_disabled(&self, family: &str) -> bool {
+        spellings(family).any(|w| self.disabled.contains(w))
+    }
+
+    /// The label budget of `family` (a current name): its own, under its name or an old one,
+    /// else the default.
+    pub fn label_budget(&self, family: &str) -> usize {
+        spellings(family)
+            .find_map(|w| self.label_budgets.get(w).copied())
+            .unwrap_or(self.default_label_budget)
+    }
+}
+
+/// The family ingested ready-made from Prometheus-text sources (slurmctld's `/metrics`,
+/// node_exporter, textfiles): switched off and budgeted like the built-in ones.
+pub const EXTERNAL: &str = "external";
+
+/// Old family names still accepted in the config, with the name that replaced them. A
+/// site's config keeps working; loading it warns (see [`check_names`]).
+pub const DEPRECATED_NAMES: &[(&str, &str)] = &[
+    // `users` emitted `slurm_account_*` as much as `slurm_user_*`.
+    ("users", "accounts"),
+    // `usage` emitted `slurm_job_cgroup_*`: measured cgroup use (agent mode).
+    ("usage", "cgroup"),
+];
+
+/// Every family name `collectors.disabled` and `[collectors.label_budgets]` take, in
+/// exposition order: the built-in families, then [`EXTERNAL`]. (`exporter`, the exporter's
+/// own health, is always on and is not among them.)
+pub fn names() -> impl Iterator<Item = &'static str> {
+    FAMILIES
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(std::iter::once(EXTERNAL))
+}
+
+/// `family` and the deprecated names that mean it.
+fn spellings(family: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(family).chain(
+        DEPRECATED_NAMES
+            .iter()
+            .filter(move |(_, new)| *new == family)
+            .map(|(old, _)| *old),
+    )
+}
+
+/// The current name of a config word: a family name, or a deprecated one mapped to its
+/// replacement (`Ok((name, true))`). An unknown word is an error listing the known names.
+pub fn resolve_name(word: &str) -> Result<(&'static str, bool), String> {
+    if let Some(n) = names().find(|n| *n == word) {
+        return Ok((n, false));
+    }
+    if let Some((_, new)) = DEPRECATED_NAMES.iter().find(|(old, _)| *old == word) {
+        return Ok((new, true));
+    }
+    Err(format!(
+        "unknown family {word:?} (known: {})",
+        names().collect::<Vec<_>>().join(", ")
+    ))
+}
+
+/// Checks the family names a config gives, as `(config key, word)` pairs
+/// (`("collectors.disabled", "users")`): an unknown word is an error naming the key; a
+/// deprecated one is logged as a warning and accepted.
+pub fn check_names<'a>(named: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), String> {
+    for (key, word) in named {
+        let (name, deprecated) = resolve_name(word).map_err(|e| format!("{key}: {e}"))?;
+        if deprecated {
+            tracing::warn!(
+                "{key}: family {word:?} is now called {name:?}; the old name still works but is \
+                 deprecated"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Series made and folded by one family in one collection, for `slurm_exporter_series*`.
@@ -134,7 +223,7 @@ pub const FAMILIES: &[(&str, Collect)] = &[
     ("partitions", partitions::collect),
     ("nodes", nodes::collect),
     ("jobs", jobs::collect),
-    ("users", users::collect),
+    ("accounts", accounts::collect),
     ("gpus", gpus::collect),
     ("fairshare", fairshare::collect),
     ("limits", limits::collect),
@@ -145,7 +234,7 @@ pub const FAMILIES: &[(&str, Collect)] = &[
     ("reservations", reservations::collect),
     ("licenses", licenses::collect),
     ("accounting", accounting::collect),
-    ("usage", usage::collect),
+    ("cgroup", cgroup::collect),
 ];
 
 /// A metric family a site adds when it embeds the collector as a library. It is treated
@@ -153,7 +242,7 @@ pub const FAMILIES: &[(&str, Collect)] = &[
 ///
 /// ```
 /// use collector::families::{collect_all_with, CustomFamily, Options};
-/// use collector::model::Snapshot;
+/// use collector::snapshot::Snapshot;
 /// use collector::store::{Owner, Sink};
 ///
 /// /// Jobs waiting on the site's license server, from the snapshot.
@@ -192,16 +281,12 @@ fn run_family(
     stats: &mut Vec<FamilyStats>,
     collect: impl FnOnce(&mut Sink),
 ) {
-    if options.disabled.contains(name) {
+    if options.is_disabled(name) {
         return;
     }
     let first = sink.len();
     collect(sink);
-    let budget = options
-        .label_budgets
-        .get(name)
-        .copied()
-        .unwrap_or(options.default_label_budget);
+    let budget = options.label_budget(name);
     let folded = apply_budget(sink.families_from(first), budget);
     let series = sink
         .families_from(first)
@@ -237,7 +322,7 @@ pub fn collect_all_with(
     // same rules, counted as one family "external", served after everything else.
     let mut external = Sink::default();
     if !snapshot.external.is_empty() {
-        run_family("external", options, &mut external, &mut stats, |out| {
+        run_family(EXTERNAL, options, &mut external, &mut stats, |out| {
             out.extend(snapshot.external.iter().cloned())
         });
     }

@@ -3,7 +3,8 @@
 
 use super::cluster::configured_name;
 use super::Options;
-use crate::model::{Node, NodeFlags, Snapshot, Split};
+use crate::model::{Node, NodeFlags, Split};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::HashSet;
 

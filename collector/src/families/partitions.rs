@@ -3,7 +3,8 @@
 
 use super::cluster::{configured_name, NodeTotals, SPLITS};
 use super::{JobTotals, Options, ALWAYS_SHOWN_JOB_STATES, WAIT_BUCKETS};
-use crate::model::{JobState, Name, Node, NodeBaseState, NodeFlags, Snapshot, Split};
+use crate::model::{JobState, Name, Node, NodeBaseState, NodeFlags, Split};
+use crate::snapshot::Snapshot;
 use crate::store::{Histogram, Owner, Sink};
 use std::collections::{BTreeMap, HashMap};
 

@@ -2,7 +2,8 @@
 //! each partition, factor by factor (from `sprio`), so a dashboard shows why jobs wait.
 
 use super::Options;
-use crate::model::{Name, Snapshot};
+use crate::model::Name;
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::BTreeMap;
 

@@ -4,7 +4,8 @@
 //! them.
 
 use super::Options;
-use crate::model::{Name, Node, NodeBaseState, Reservation, Snapshot, Split};
+use crate::model::{Name, Node, NodeBaseState, Reservation, Split};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::{HashMap, HashSet};
 

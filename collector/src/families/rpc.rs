@@ -5,7 +5,7 @@
 //! to any account a tenant owns.
 
 use super::Options;
-use crate::model::Snapshot;
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::BTreeMap;
 

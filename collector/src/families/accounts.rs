@@ -4,7 +4,8 @@
 
 use super::partitions::primary_partition;
 use super::{JobTotals, Options};
-use crate::model::{JobState, Name, Snapshot};
+use crate::model::{JobState, Name};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::{BTreeMap, BTreeSet};
 

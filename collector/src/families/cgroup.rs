@@ -3,7 +3,8 @@
 //! otherwise by the cluster (operators only): deny by default.
 
 use super::Options;
-use crate::model::{CgroupJob, Name, Snapshot};
+use crate::model::{CgroupJob, Name};
+use crate::snapshot::Snapshot;
 use crate::store::{LabelValue, Owner, Sink};
 use std::collections::HashMap;
 
