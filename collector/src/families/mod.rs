@@ -491,6 +491,93 @@ mod tests {
     }
 
     #[test]
+    fn every_name_resolves_and_old_names_mean_their_new_families() {
+        for n in names() {
+            assert_eq!(resolve_name(n), Ok((n, false)));
+        }
+        assert_eq!(names().last(), Some(EXTERNAL));
+        for (old, new) in DEPRECATED_NAMES {
+            assert_eq!(resolve_name(old), Ok((*new, true)));
+            assert!(names().any(|n| n == *new), "{new} is a family");
+            assert!(names().all(|n| n != *old), "{old} is no longer one");
+            let o = Options {
+                disabled: [old.to_string()].into(),
+                label_budgets: [(old.to_string(), 7)].into(),
+                ..Options::default()
+            };
+            assert!(o.is_disabled(new), "{old} switches {new} off");
+            assert_eq!(o.label_budget(new), 7, "{old}'s budget is {new}'s");
+            assert!(names().filter(|n| n != new).all(|n| !o.is_disabled(n)));
+        }
+        let e = resolve_name("userz").expect_err("unknown");
+        assert!(e.contains("\"userz\"") && e.contains("accounts, "), "{e}");
+        assert!(check_names([
+            ("collectors.disabled", "users"),
+            ("collectors.label_budgets", EXTERNAL)
+        ])
+        .is_ok());
+        let e = check_names([("collectors.label_budgets", "nodez")]).expect_err("typo");
+        assert!(
+            e.starts_with("collectors.label_budgets: unknown family"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_family_under_its_old_name_is_switched_off_and_budgeted() {
+        let snap = Snapshot {
+            jobs: std::sync::Arc::new(
+                (0..5)
+                    .map(|i| crate::model::Job {
+                        job_id: i,
+                        array_job_id: 0,
+                        array_task_id: None,
+                        task_count: 1,
+                        state: JobState::Running,
+                        reason: "None".into(),
+                        partition: "cpu".into(),
+                        account: format!("acct{i}").into(),
+                        user: format!("user{i}").into(),
+                        qos: "normal".into(),
+                        cpus: 1 + i,
+                        nodes: 1,
+                        memory_bytes: 1 << 30,
+                        gpus: 0,
+                        gpu_type: "".into(),
+                        submit_epoch: None,
+                        start_epoch: None,
+                        end_epoch: None,
+                        time_limit_seconds: None,
+                        priority: None,
+                        exit_code: None,
+                        node_list: "n1".into(),
+                    })
+                    .collect(),
+            ),
+            ..Snapshot::default()
+        };
+        let count = |o: &Options| {
+            collect_all(&snap, o)
+                .iter()
+                .filter(|f| f.name.starts_with("slurm_account_"))
+                .map(|f| f.series.len())
+                .max()
+                .unwrap_or(0)
+        };
+        assert!(count(&Options::default()) >= 5);
+        let off = Options {
+            disabled: ["users".to_owned()].into(),
+            ..Options::default()
+        };
+        assert_eq!(count(&off), 0);
+        let budget = Options {
+            label_budgets: [("users".to_owned(), 2)].into(),
+            ..Options::default()
+        };
+        assert_eq!(count(&budget), 2);
+    }
+
+    #[test]
     fn disabled_families_are_left_out_but_exporter_health_stays() {
         let opts = Options {
             disabled: ["nodes".to_owned(), "cluster".to_owned()].into(),
