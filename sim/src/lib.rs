@@ -17,7 +17,7 @@
 //! Modules import only from those listed before them: `json` (slurmrestd's formatting) and
 //! `catalogue` (the static tables); `model` (the cluster's records and placement helpers);
 //! `build` and `jobs` (building the model from the seed); `truth`; `rest` (the slurmrestd
-//! JSON writers, one file per group of endpoints) and `cli` (the CLI text writers); [`source`]
+//! JSON writers, one file per group of endpoints) and `cli` (the CLI text writers); `source`
 //! (the simulator as a collector [`collector::source::Source`]).
 
 #[macro_use]
@@ -28,7 +28,7 @@ mod cli;
 mod jobs;
 mod model;
 mod rest;
-pub mod source;
+mod source;
 mod truth;
 
 #[cfg(test)]

@@ -4,17 +4,9 @@ use crate::catalogue::{Kind, FLAG_NAMES, NOW};
 use crate::json::{empty, to_slurm_json};
 use crate::model::{hostlist, idx_str, mem_str, ArraySpec, SimCluster, SimSpec};
 use crate::truth::SimTruth;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
-use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
-use serde::{Serialize, Serializer};
 use serde_json::Value;
-use std::cmp::Reverse;
-use std::collections::BTreeMap;
 use std::collections::{BTreeSet, HashMap};
-use std::fmt::Write as _;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 
 const CAP_JOBS: &str =
     include_str!("../../collector/testdata/rest/22.05.8/slurm_v0.0.38_jobs.json");
