@@ -7,8 +7,8 @@
 //!
 //! Modules import only from the layers below them, bottom first: [`model`] (typed Slurm
 //! records, [`model::Name`]); [`store`] (series, owners, the encoder and the published
-//! generation); [`parse`]; [`snapshot`] (one fused view: records plus ingested series);
-//! [`families`]; [`ledger`] (accounting totals on disk); [`source`]; [`poller`].
+//! generation); [`parse`]; [`ledger`] (accounting totals on disk); [`snapshot`] (one fused
+//! view: records plus ingested series); [`families`]; [`source`]; [`poller`].
 
 pub mod families;
 pub mod ledger;

@@ -2,7 +2,7 @@
 //! the number of partitions it is in; CPUs, memory and GPUs split into allocated, idle and
 //! other (on nodes that cannot run jobs), summing to the total.
 
-use super::{JobTotals, Options};
+use super::shared::{JobTotals, Options};
 use crate::model::{JobState, NodeBaseState, NodeFlags, Split};
 use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};

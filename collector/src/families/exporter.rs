@@ -4,7 +4,7 @@
 use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 
-pub fn collect(s: &Snapshot, stats: &[super::FamilyStats], out: &mut Sink) {
+pub fn collect(s: &Snapshot, stats: &[super::shared::FamilyStats], out: &mut Sink) {
     let o = || Owner::Exporter;
     out.gauge(
         "slurm_exporter_build_info",

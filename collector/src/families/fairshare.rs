@@ -6,7 +6,7 @@
 //! tenant sees them. Partition-specific associations are left out (their label set would
 //! repeat the account's).
 
-use super::Options;
+use super::shared::Options;
 use crate::model::accounts::Fairshare;
 use crate::model::{Association, Name};
 use crate::snapshot::Snapshot;

@@ -9,7 +9,7 @@
 //! job sums line up with per-type node allocation.
 
 use super::partitions::primary_partition;
-use super::Options;
+use super::shared::Options;
 use crate::model::{Job, JobState, Name, Node, Split};
 use crate::parse::hostlist::expand;
 use crate::snapshot::Snapshot;

@@ -1,7 +1,7 @@
 //! `slurm_license_*`: license pools (`Licenses=` in slurm.conf, or remote ones served by
 //! slurmdbd). Cluster-owned: a pool is shared by every tenant.
 
-use super::Options;
+use super::shared::Options;
 use crate::model::License;
 use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};

@@ -2,7 +2,7 @@
 //! describe shared infrastructure, not a tenant's work.
 
 use super::cluster::configured_name;
-use super::Options;
+use super::shared::Options;
 use crate::model::{Node, NodeFlags, Split};
 use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};

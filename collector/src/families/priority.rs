@@ -1,7 +1,7 @@
 //! `slurm_partition_pending_priority*`: how the multifactor plugin weighs the pending jobs of
 //! each partition, factor by factor (from `sprio`), so a dashboard shows why jobs wait.
 
-use super::Options;
+use super::shared::Options;
 use crate::model::Name;
 use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};

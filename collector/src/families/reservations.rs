@@ -3,7 +3,7 @@
 //! snapshot's nodes. Cluster-owned: they name users and accounts, so only operators see
 //! them.
 
-use super::Options;
+use super::shared::Options;
 use crate::model::{Name, Node, NodeBaseState, Reservation, Split};
 use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};

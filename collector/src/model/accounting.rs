@@ -5,7 +5,8 @@
 //! ([`FinishedJob::usage`]) and which exit code label it gets ([`exit_code_label`]). The
 //! accounting ledger (a layer above) persists the sums; the `accounting` family only reads them.
 
-use super::{JobState, Name};
+use super::cluster::JobState;
+use super::name::Name;
 use std::collections::BTreeMap;
 
 /// One finished job as accounting reports it (one allocation: steps are not read). Filled by
