@@ -215,8 +215,8 @@ pub(crate) fn render(collect: Collect, s: &Snapshot) -> (Vec<Family>, String) {
 mod tests {
     use super::*;
     use crate::model::JobState;
+    use crate::store::Owner;
     use crate::store::{encode, Format};
-    use crate::store::{Kind, Owner};
 
     #[test]
     fn an_empty_cluster_gives_zeros_not_gaps() {
