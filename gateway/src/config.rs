@@ -561,7 +561,7 @@ impl Config {
                 )
             }
         }
-        // Family names (`external` included, deprecated ones with a warning): the collector's list.
+        // Family names: the collector's list (`external` included; old names warn).
         let named = self
             .collectors
             .disabled

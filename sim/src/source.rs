@@ -5,12 +5,12 @@ use crate::catalogue::NOW;
 use crate::model::{SimCluster, SimSpec};
 use std::io::{self, Write};
 
-/// A [`collector::source::Source`] serving a [`SimCluster`]. With [`SimSource::evolving`], every poll
-/// uses the next seed, so a demo's graphs move.
+/// A [`collector::source::Source`] serving a [`SimCluster`]. With [`SimSource::evolving`],
+/// every poll uses the next seed, so a demo's graphs move.
 pub struct SimSource {
-    pub(crate) spec: SimSpec,
-    pub(crate) evolving: bool,
-    pub(crate) polls: std::sync::atomic::AtomicU64,
+    spec: SimSpec,
+    evolving: bool,
+    polls: std::sync::atomic::AtomicU64,
 }
 
 impl SimSource {
@@ -27,7 +27,7 @@ impl SimSource {
         self
     }
 
-    pub(crate) fn poll_blocking(
+    fn poll_blocking(
         spec: SimSpec,
     ) -> Result<collector::source::Parts, collector::source::SourceError> {
         use collector::model::Interner;

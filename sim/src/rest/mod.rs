@@ -9,6 +9,8 @@ mod slurmdb;
 use crate::model::{splitmix64, SimCluster};
 
 impl SimCluster {
+    /// A stable hash of the seed, a salt and a record id: where the writers get per-record
+    /// variety (loads, free memory, times, RPC counts) without touching the model.
     pub(crate) fn h(&self, salt: u64, id: u64) -> u64 {
         splitmix64(self.seed ^ splitmix64(salt.wrapping_mul(0x1000_0000_01B3) ^ id))
     }
