@@ -7,12 +7,13 @@
 //! them, as the REST and CLI sources parse from a socket or a pipe.
 
 use collector::families::{collect_all, Options};
-use collector::model::{Interner, Snapshot};
+use collector::model::Interner;
 use collector::parse::jobs::parse_jobs;
 use collector::parse::nodes::parse_nodes;
 use collector::parse::partitions::parse_partitions;
-use collector::source::sim::{SimCluster, SimSpec};
+use collector::snapshot::Snapshot;
 use collector::store::{encode, gzip_fast, Format};
+use sim::{SimCluster, SimSpec};
 use std::io::{BufReader, BufWriter, Write};
 use std::sync::Arc;
 use std::time::Instant;

@@ -8,7 +8,8 @@
 
 use crate::families::{self, Options};
 use crate::ledger::{AccountingWindow, Ledger};
-use crate::model::{AccountingTotals, Name, Snapshot, SourceStatus};
+use crate::model::{AccountingTotals, Name, SourceStatus};
+use crate::snapshot::Snapshot;
 use crate::source::{Parts, PollRequest, Source, SourceError};
 use crate::store::Store;
 use std::sync::Arc;

@@ -5,8 +5,8 @@ use collector::families::{collect_all, Options};
 use collector::ledger::{AccountingWindow, Ledger};
 use collector::poller::{fuse, PollConfig, Runner};
 use collector::source::replay::ReplaySource;
-use collector::source::sim::{SimSource, SimSpec};
 use collector::store::{encode, Format};
+use sim::{SimSource, SimSpec};
 use std::path::Path;
 
 fn replay() -> Box<ReplaySource> {

@@ -6,8 +6,8 @@
 use collector::families::{exporter, Options, FAMILIES};
 use collector::poller::{snapshot_from, PollConfig, Runner};
 use collector::source::replay::read_dir;
-use collector::source::sim::{SimSource, SimSpec};
 use collector::store::{Kind, Sink};
+use sim::{SimSource, SimSpec};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -91,8 +91,14 @@ fn render(rows: &BTreeMap<String, Row>) -> String {
          Every metric SLURM Exporter makes, generated from the code by\n\
          `collector/tests/metrics_doc.rs` (the test fails when this file drifts; refresh with\n\
          `UPDATE_METRICS=1 cargo test -p slurm-exporter-collector --test metrics_doc`).\n\
-         Families are switched off with `collectors.disabled`; `slurm_job_*` series are opt-in\n\
-         (`collectors.per_job`).\n\n",
+         Every metric belongs to one family. A family's name is the word `collectors.disabled`\n\
+         and `[collectors.label_budgets]` take and the `family` label of `slurm_exporter_series`;\n\
+         it is the subject of its metrics' names (`accounts` -> `slurm_account_*`), or the word\n\
+         they all carry (`fairshare`, `limits`, `cgroup`). Besides the families below, `external`\n\
+         holds the series ingested from Prometheus-text sources (slurmctld's `/metrics`,\n\
+         node_exporter, textfiles): it is switched off and budgeted the same way. Renamed\n\
+         families keep their old names as deprecated aliases (a warning at load): `users` is\n\
+         `accounts`, `usage` is `cgroup`. `slurm_job_*` series are opt-in (`collectors.per_job`).\n\n",
     );
     s.push_str(&format!("{} metric names.\n\n", rows.len()));
     s.push_str("| metric | type | labels | family | sources | help |\n|---|---|---|---|---|---|\n");
@@ -121,6 +127,74 @@ fn metrics_md_matches_the_code() {
         got == want,
         "METRICS.md is out of date: run UPDATE_METRICS=1 cargo test -p slurm-exporter-collector --test metrics_doc"
     );
+}
+
+/// The name prefixes of each family's metrics: a family is named for the subject of its
+/// metrics (`accounts` -> `slurm_account_*`, users being inside accounts) or for the word they
+/// all carry (`fairshare`, `limit`, `priority`, `cgroup`). `accounting` is the counters of
+/// finished jobs at every scope; `jobs` keeps its two per-QOS queue gauges.
+const PREFIXES: &[(&str, &[&str])] = &[
+    ("cluster", &["slurm_cluster_", "slurm_info"]),
+    ("partitions", &["slurm_partition_"]),
+    ("nodes", &["slurm_node_"]),
+    ("jobs", &["slurm_job_", "slurm_jobs_", "slurm_qos_job"]),
+    ("accounts", &["slurm_account_", "slurm_user_"]),
+    ("gpus", &["slurm_gpu_"]),
+    (
+        "fairshare",
+        &["slurm_account_fairshare_", "slurm_user_fairshare_"],
+    ),
+    // Limits and, beside them, the use they are measured against.
+    (
+        "limits",
+        &[
+            "slurm_account_limit_",
+            "slurm_user_limit_",
+            "slurm_qos_",
+            "slurm_account_usage_",
+            "slurm_user_usage_",
+            "slurm_account_qos_usage_",
+            "slurm_user_qos_usage_",
+        ],
+    ),
+    ("priority", &["slurm_partition_pending_priority_"]),
+    ("scheduler", &["slurm_scheduler_"]),
+    ("rpc", &["slurm_rpc_"]),
+    ("controllers", &["slurm_controller"]),
+    ("reservations", &["slurm_reservation_"]),
+    ("licenses", &["slurm_license_"]),
+    ("accounting", &["slurm_exporter_accounting_", "_total"]),
+    ("cgroup", &["slurm_job_cgroup_"]),
+    ("exporter", &["slurm_exporter_"]),
+];
+
+#[test]
+fn family_names_are_the_names_their_metrics_carry() {
+    let families: Vec<&str> = FAMILIES.iter().map(|(n, _)| *n).collect();
+    let listed: Vec<&str> = PREFIXES.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        listed[..listed.len() - 1],
+        families[..],
+        "every family has its prefixes"
+    );
+    for (name, r) in rows() {
+        let (_, prefixes) = PREFIXES
+            .iter()
+            .find(|(f, _)| *f == r.family)
+            .unwrap_or_else(|| panic!("{name}: family {} unlisted", r.family));
+        let matches = |p: &&str| {
+            if p.starts_with('_') {
+                name.ends_with(*p)
+            } else {
+                name.starts_with(*p)
+            }
+        };
+        assert!(
+            prefixes.iter().any(matches),
+            "{name} is in family {}, whose metrics are {prefixes:?}",
+            r.family
+        );
+    }
 }
 
 #[test]

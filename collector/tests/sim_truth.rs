@@ -3,8 +3,8 @@
 
 use collector::families::{collect_all, Options};
 use collector::poller::{fuse, PollConfig, Runner};
-use collector::source::sim::{SimCluster, SimSource, SimSpec};
 use collector::store::Family;
+use sim::{SimCluster, SimSource, SimSpec};
 
 fn value(fams: &[Family], name: &str, label: Option<&str>) -> f64 {
     let f = fams

@@ -19,10 +19,10 @@ use collector::source::node_exporter::{NodeExporterConfig, NodeExporterSource, T
 use collector::source::replay::ReplaySource;
 use collector::source::rest::RestSource;
 use collector::source::rest::Secret;
-use collector::source::sim::{SimSource, SimSpec};
 use collector::source::textfile::{CommandConfig, Scope, TextfileConfig, TextfileSource};
 use collector::source::{Extras, Source};
 use collector::store::{encode, label_cluster, merge_families, Format, Store};
+use sim::{SimSource, SimSpec};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -561,29 +561,19 @@ impl Config {
                 )
             }
         }
-        let known: Vec<&str> = collector::families::FAMILIES
-            .iter()
-            .map(|(n, _)| *n)
-            .collect();
+        // Family names: the collector's list (`external` included; old names warn).
         let named = self
             .collectors
             .disabled
             .iter()
-            .map(|d| ("collectors.disabled", d))
+            .map(|d| ("collectors.disabled", d.as_str()))
             .chain(
                 self.collectors
                     .label_budgets
                     .keys()
-                    .map(|k| ("collectors.label_budgets", k)),
+                    .map(|k| ("collectors.label_budgets", k.as_str())),
             );
-        for (key, d) in named {
-            if !known.contains(&d.as_str()) {
-                return Err(format!(
-                    "{key}: unknown family {d:?} (known: {})",
-                    known.join(", ")
-                ));
-            }
-        }
+        collector::families::check_names(named)?;
         let mut budgets = std::iter::once(self.collectors.label_budget)
             .chain(self.collectors.label_budgets.values().copied());
         if budgets.any(|b| b < 2) {

@@ -7,9 +7,10 @@
 //! times its elapsed time (suspended time excluded), added once when it ends; a running
 //! job adds nothing until then, so `rate()` of these counters lags running work by design.
 
-use super::Options;
+use super::shared::Options;
 use crate::model::accounting::Usage;
-use crate::model::{AccountingTotals, Name, Snapshot};
+use crate::model::{AccountingTotals, Name};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::BTreeMap;
 

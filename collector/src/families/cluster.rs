@@ -2,8 +2,9 @@
 //! the number of partitions it is in; CPUs, memory and GPUs split into allocated, idle and
 //! other (on nodes that cannot run jobs), summing to the total.
 
-use super::{JobTotals, Options};
-use crate::model::{JobState, NodeBaseState, NodeFlags, Snapshot, Split};
+use super::shared::{JobTotals, Options};
+use crate::model::{JobState, NodeBaseState, NodeFlags, Split};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::{BTreeMap, HashSet};
 

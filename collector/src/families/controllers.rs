@@ -1,8 +1,8 @@
 //! `slurm_controller*`: whether each slurmctld (primary, backups) answers ping, from REST
 //! `ping` or `scontrol ping`. Infrastructure: `Owner::Cluster`.
 
-use super::Options;
-use crate::model::Snapshot;
+use super::shared::Options;
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::HashSet;
 

@@ -1,10 +1,10 @@
 //! `slurm_exporter_*`: the exporter's own health per source. Owned by [`Owner::Exporter`]:
 //! operators see it, tenants never do.
 
-use crate::model::Snapshot;
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 
-pub fn collect(s: &Snapshot, stats: &[super::FamilyStats], out: &mut Sink) {
+pub fn collect(s: &Snapshot, stats: &[super::shared::FamilyStats], out: &mut Sink) {
     let o = || Owner::Exporter;
     out.gauge(
         "slurm_exporter_build_info",

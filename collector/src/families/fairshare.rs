@@ -6,9 +6,10 @@
 //! tenant sees them. Partition-specific associations are left out (their label set would
 //! repeat the account's).
 
-use super::Options;
+use super::shared::Options;
 use crate::model::accounts::Fairshare;
-use crate::model::{Association, Name, Snapshot};
+use crate::model::{Association, Name};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::BTreeMap;
 

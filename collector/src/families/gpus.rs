@@ -9,9 +9,10 @@
 //! job sums line up with per-type node allocation.
 
 use super::partitions::primary_partition;
-use super::Options;
-use crate::model::{Job, JobState, Name, Node, Snapshot, Split};
+use super::shared::Options;
+use crate::model::{Job, JobState, Name, Node, Split};
 use crate::parse::hostlist::expand;
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::{BTreeMap, HashMap, HashSet};
 

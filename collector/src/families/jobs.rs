@@ -1,8 +1,9 @@
 //! `slurm_jobs_*`, `slurm_qos_*` and the opt-in per-job `slurm_job_*` series.
 
 use super::partitions::primary_partition;
-use super::{JobTotals, Options};
-use crate::model::{Job, JobState, Name, Snapshot};
+use super::shared::{JobTotals, Options};
+use crate::model::{Job, JobState, Name};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::BTreeMap;
 

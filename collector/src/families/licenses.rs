@@ -1,8 +1,9 @@
 //! `slurm_license_*`: license pools (`Licenses=` in slurm.conf, or remote ones served by
 //! slurmdbd). Cluster-owned: a pool is shared by every tenant.
 
-use super::Options;
-use crate::model::{License, Snapshot};
+use super::shared::Options;
+use crate::model::License;
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 
 type Pick = fn(&License) -> Option<u64>;

@@ -12,9 +12,10 @@
 //! Per-user QOS limits count a user's jobs across all accounts; the usage series split that
 //! by account, so sum them by user to compare. Partition-specific associations are left out.
 
-use super::Options;
+use super::shared::Options;
 use crate::model::accounts::AssocLimits;
-use crate::model::{Association, Job, Name, Qos, Snapshot};
+use crate::model::{Association, Job, Name, Qos};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,8 +1,17 @@
 //! Metric families: one file per subsystem, each a pure function from a [`Snapshot`] to
-//! series in a [`Sink`]. The word is the same everywhere: family `jobs` -> `jobs.rs` ->
-//! config key `collectors.jobs` -> golden `testdata/.../jobs.prom`.
+//! series in a [`Sink`].
+//!
+//! A family is the unit everything else names: one word is its file (`accounts.rs`), its
+//! name in `collectors.disabled` and `[collectors.label_budgets]`, and the `family` label of
+//! `slurm_exporter_series`. The word is the subject its metrics are named for
+//! (`accounts` -> `slurm_account_*`, `nodes` -> `slurm_node_*`), or, for a family that cuts
+//! across subjects, the word every one of its metric names carries (`fairshare` ->
+//! `slurm_user_fairshare_*`, `cgroup` -> `slurm_job_cgroup_*`). [`names`] lists them all,
+//! [`EXTERNAL`] included; [`DEPRECATED_NAMES`] maps old words still accepted.
 
 pub mod accounting;
+pub mod accounts;
+pub mod cgroup;
 pub mod cluster;
 pub mod controllers;
 pub mod exporter;
@@ -17,113 +26,59 @@ pub mod priority;
 pub mod reservations;
 pub mod rpc;
 pub mod scheduler;
-pub mod usage;
-pub mod users;
+pub mod shared;
 
-use crate::model::{JobState, Snapshot};
-use crate::store::{Family, Kind, LabelValue, Owner, Series, Sink};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::snapshot::Snapshot;
+use crate::store::{Family, Sink};
 
-/// What to collect. Per-job series are opt-in: they grow with the queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
-    pub disabled: BTreeSet<String>,
-    pub per_job: bool,
-    /// At most this many per-job series sets (newest jobs first) when `per_job` is on.
-    pub per_job_limit: usize,
-    /// Most series one metric of a family may have, by family name; past it the smallest
-    /// series fold into `__overflow__` (see [`apply_budget`]).
-    pub label_budgets: BTreeMap<String, usize>,
-    /// The budget of families not named in `label_budgets`.
-    pub default_label_budget: usize,
+pub use shared::{
+    apply_budget, FamilyStats, JobTotals, Options, ALWAYS_SHOWN_JOB_STATES, DEFAULT_LABEL_BUDGET,
+    DEPRECATED_NAMES, OVERFLOW, WAIT_BUCKETS,
+};
+
+/// The family ingested ready-made from Prometheus-text sources (slurmctld's `/metrics`,
+/// node_exporter, textfiles): switched off and budgeted like the built-in ones.
+pub const EXTERNAL: &str = "external";
+
+/// Every family name `collectors.disabled` and `[collectors.label_budgets]` take, in
+/// exposition order: the built-in families, then [`EXTERNAL`]. (`exporter`, the exporter's
+/// own health, is always on and is not among them.)
+pub fn names() -> impl Iterator<Item = &'static str> {
+    FAMILIES
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(std::iter::once(EXTERNAL))
 }
 
-/// Default budget: far above a 10,000-node cluster's largest metric (3 series per node),
-/// low enough that a runaway label cannot take a Prometheus server down.
-pub const DEFAULT_LABEL_BUDGET: usize = 200_000;
+/// The current name of a config word: a family name, or a deprecated one mapped to its
+/// replacement (`Ok((name, true))`). An unknown word is an error listing the known names.
+pub fn resolve_name(word: &str) -> Result<(&'static str, bool), String> {
+    if let Some(n) = names().find(|n| *n == word) {
+        return Ok((n, false));
+    }
+    if let Some((_, new)) = DEPRECATED_NAMES.iter().find(|(old, _)| *old == word) {
+        return Ok((new, true));
+    }
+    Err(format!(
+        "unknown family {word:?} (known: {})",
+        names().collect::<Vec<_>>().join(", ")
+    ))
+}
 
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            disabled: BTreeSet::new(),
-            per_job: false,
-            per_job_limit: 10_000,
-            label_budgets: BTreeMap::new(),
-            default_label_budget: DEFAULT_LABEL_BUDGET,
+/// Checks the family names a config gives, as `(config key, word)` pairs
+/// (`("collectors.disabled", "users")`): an unknown word is an error naming the key; a
+/// deprecated one is logged as a warning and accepted.
+pub fn check_names<'a>(named: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), String> {
+    for (key, word) in named {
+        let (name, deprecated) = resolve_name(word).map_err(|e| format!("{key}: {e}"))?;
+        if deprecated {
+            tracing::warn!(
+                "{key}: family {word:?} is now called {name:?}; the old name still works but is \
+                 deprecated"
+            );
         }
     }
-}
-
-/// Series made and folded by one family in one collection, for `slurm_exporter_series*`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FamilyStats {
-    pub family: &'static str,
-    pub series: usize,
-    pub folded: usize,
-}
-
-/// The value every folded label takes.
-pub const OVERFLOW: &str = "__overflow__";
-
-/// Labels kept when folding: they have few values and keep per-state sums right.
-const KEPT_WHEN_FOLDING: &[&str] = &["state"];
-
-/// Keeps at most `budget` series of each gauge or counter in `fams` (the largest values,
-/// in their original order) and sums the rest into `__overflow__` series, one per kept
-/// label (`state`) value. Folded series are owned by the cluster: they mix tenants.
-/// Histograms are left alone (their series are few and fixed by buckets). Returns how many
-/// series were folded.
-pub fn apply_budget(fams: &mut [Family], budget: usize) -> usize {
-    let mut folded = 0;
-    for f in fams.iter_mut() {
-        if f.kind == Kind::Histogram || f.series.len() <= budget {
-            continue;
-        }
-        let keep_n = budget.saturating_sub(1);
-        let mut order: Vec<usize> = (0..f.series.len()).collect();
-        order.sort_by(|&a, &b| {
-            f.series[b]
-                .value
-                .total_cmp(&f.series[a].value)
-                .then(a.cmp(&b))
-        });
-        let mut is_kept = vec![false; f.series.len()];
-        for &i in &order[..keep_n.min(order.len())] {
-            is_kept[i] = true;
-        }
-        let mut buckets: BTreeMap<Vec<LabelValue>, f64> = BTreeMap::new();
-        let mut series: Vec<Series> = Vec::with_capacity(budget + 4);
-        for (s, kept) in std::mem::take(&mut f.series).into_iter().zip(is_kept) {
-            if kept {
-                series.push(s);
-                continue;
-            }
-            let labels = f
-                .label_names
-                .iter()
-                .zip(s.labels.iter())
-                .map(|(n, v)| {
-                    if KEPT_WHEN_FOLDING.contains(n) {
-                        v.clone()
-                    } else {
-                        LabelValue::Static(OVERFLOW)
-                    }
-                })
-                .collect();
-            *buckets.entry(labels).or_default() += s.value;
-            folded += 1;
-        }
-        for (labels, value) in buckets {
-            series.push(Series {
-                owner: Owner::Cluster,
-                labels: labels.into_boxed_slice(),
-                sample: crate::store::Sample::Value,
-                value,
-            });
-        }
-        f.series = series;
-    }
-    folded
+    Ok(())
 }
 
 type Collect = fn(&Snapshot, &Options, &mut Sink);
@@ -134,7 +89,7 @@ pub const FAMILIES: &[(&str, Collect)] = &[
     ("partitions", partitions::collect),
     ("nodes", nodes::collect),
     ("jobs", jobs::collect),
-    ("users", users::collect),
+    ("accounts", accounts::collect),
     ("gpus", gpus::collect),
     ("fairshare", fairshare::collect),
     ("limits", limits::collect),
@@ -145,7 +100,7 @@ pub const FAMILIES: &[(&str, Collect)] = &[
     ("reservations", reservations::collect),
     ("licenses", licenses::collect),
     ("accounting", accounting::collect),
-    ("usage", usage::collect),
+    ("cgroup", cgroup::collect),
 ];
 
 /// A metric family a site adds when it embeds the collector as a library. It is treated
@@ -153,7 +108,7 @@ pub const FAMILIES: &[(&str, Collect)] = &[
 ///
 /// ```
 /// use collector::families::{collect_all_with, CustomFamily, Options};
-/// use collector::model::Snapshot;
+/// use collector::snapshot::Snapshot;
 /// use collector::store::{Owner, Sink};
 ///
 /// /// Jobs waiting on the site's license server, from the snapshot.
@@ -192,16 +147,12 @@ fn run_family(
     stats: &mut Vec<FamilyStats>,
     collect: impl FnOnce(&mut Sink),
 ) {
-    if options.disabled.contains(name) {
+    if options.is_disabled(name) {
         return;
     }
     let first = sink.len();
     collect(sink);
-    let budget = options
-        .label_budgets
-        .get(name)
-        .copied()
-        .unwrap_or(options.default_label_budget);
+    let budget = options.label_budget(name);
     let folded = apply_budget(sink.families_from(first), budget);
     let series = sink
         .families_from(first)
@@ -237,7 +188,7 @@ pub fn collect_all_with(
     // same rules, counted as one family "external", served after everything else.
     let mut external = Sink::default();
     if !snapshot.external.is_empty() {
-        run_family("external", options, &mut external, &mut stats, |out| {
+        run_family(EXTERNAL, options, &mut external, &mut stats, |out| {
             out.extend(snapshot.external.iter().cloned())
         });
     }
@@ -246,41 +197,6 @@ pub fn collect_all_with(
     let mut families = sink.into_families();
     families.extend(external.into_families());
     families
-}
-
-/// Buckets for job wait and pending-age histograms: 10 s to 1 week.
-pub const WAIT_BUCKETS: &[f64] = &[
-    10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 172800.0,
-    604800.0,
-];
-
-/// Job states shown for every partition even when zero, so alerts see 0, not absence.
-pub const ALWAYS_SHOWN_JOB_STATES: &[JobState] = &[
-    JobState::Pending,
-    JobState::Running,
-    JobState::Suspended,
-    JobState::Completing,
-];
-
-/// Resource totals of a group of jobs in one state.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct JobTotals {
-    pub jobs: u64,
-    pub cpus: u64,
-    pub memory_bytes: u64,
-    pub gpus: u64,
-    pub nodes: u64,
-}
-
-impl JobTotals {
-    pub fn add(&mut self, j: &crate::model::Job) {
-        let n = j.task_count;
-        self.jobs += n;
-        self.cpus += j.cpus * n;
-        self.memory_bytes += j.memory_bytes * n;
-        self.gpus += j.gpus * n;
-        self.nodes += j.nodes * n;
-    }
 }
 
 /// Test helper shared by the family files: runs one family over a snapshot and encodes it.
@@ -298,6 +214,8 @@ pub(crate) fn render(collect: Collect, s: &Snapshot) -> (Vec<Family>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::JobState;
+    use crate::store::Owner;
     use crate::store::{encode, Format};
 
     #[test]
@@ -403,6 +321,93 @@ mod tests {
         assert!(collect_all(&snap, &off)
             .iter()
             .all(|f| f.name != "slurm_native_node_cpus"));
+    }
+
+    #[test]
+    fn every_name_resolves_and_old_names_mean_their_new_families() {
+        for n in names() {
+            assert_eq!(resolve_name(n), Ok((n, false)));
+        }
+        assert_eq!(names().last(), Some(EXTERNAL));
+        for (old, new) in DEPRECATED_NAMES {
+            assert_eq!(resolve_name(old), Ok((*new, true)));
+            assert!(names().any(|n| n == *new), "{new} is a family");
+            assert!(names().all(|n| n != *old), "{old} is no longer one");
+            let o = Options {
+                disabled: [old.to_string()].into(),
+                label_budgets: [(old.to_string(), 7)].into(),
+                ..Options::default()
+            };
+            assert!(o.is_disabled(new), "{old} switches {new} off");
+            assert_eq!(o.label_budget(new), 7, "{old}'s budget is {new}'s");
+            assert!(names().filter(|n| n != new).all(|n| !o.is_disabled(n)));
+        }
+        let e = resolve_name("userz").expect_err("unknown");
+        assert!(e.contains("\"userz\"") && e.contains("accounts, "), "{e}");
+        assert!(check_names([
+            ("collectors.disabled", "users"),
+            ("collectors.label_budgets", EXTERNAL)
+        ])
+        .is_ok());
+        let e = check_names([("collectors.label_budgets", "nodez")]).expect_err("typo");
+        assert!(
+            e.starts_with("collectors.label_budgets: unknown family"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_family_under_its_old_name_is_switched_off_and_budgeted() {
+        let snap = Snapshot {
+            jobs: std::sync::Arc::new(
+                (0..5)
+                    .map(|i| crate::model::Job {
+                        job_id: i,
+                        array_job_id: 0,
+                        array_task_id: None,
+                        task_count: 1,
+                        state: JobState::Running,
+                        reason: "None".into(),
+                        partition: "cpu".into(),
+                        account: format!("acct{i}").into(),
+                        user: format!("user{i}").into(),
+                        qos: "normal".into(),
+                        cpus: 1 + i,
+                        nodes: 1,
+                        memory_bytes: 1 << 30,
+                        gpus: 0,
+                        gpu_type: "".into(),
+                        submit_epoch: None,
+                        start_epoch: None,
+                        end_epoch: None,
+                        time_limit_seconds: None,
+                        priority: None,
+                        exit_code: None,
+                        node_list: "n1".into(),
+                    })
+                    .collect(),
+            ),
+            ..Snapshot::default()
+        };
+        let count = |o: &Options| {
+            collect_all(&snap, o)
+                .iter()
+                .filter(|f| f.name.starts_with("slurm_account_"))
+                .map(|f| f.series.len())
+                .max()
+                .unwrap_or(0)
+        };
+        assert!(count(&Options::default()) >= 5);
+        let off = Options {
+            disabled: ["users".to_owned()].into(),
+            ..Options::default()
+        };
+        assert_eq!(count(&off), 0);
+        let budget = Options {
+            label_budgets: [("users".to_owned(), 2)].into(),
+            ..Options::default()
+        };
+        assert_eq!(count(&budget), 2);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! describe shared infrastructure, not a tenant's work.
 
 use super::cluster::configured_name;
-use super::Options;
-use crate::model::{Node, NodeFlags, Snapshot, Split};
+use super::shared::Options;
+use crate::model::{Node, NodeFlags, Split};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::HashSet;
 

@@ -2,8 +2,9 @@
 //! partitions counts in both here (and once at cluster level).
 
 use super::cluster::{configured_name, NodeTotals, SPLITS};
-use super::{JobTotals, Options, ALWAYS_SHOWN_JOB_STATES, WAIT_BUCKETS};
-use crate::model::{JobState, Name, Node, NodeBaseState, NodeFlags, Snapshot, Split};
+use super::shared::{JobTotals, Options, ALWAYS_SHOWN_JOB_STATES, WAIT_BUCKETS};
+use crate::model::{JobState, Name, Node, NodeBaseState, NodeFlags, Split};
+use crate::snapshot::Snapshot;
 use crate::store::{Histogram, Owner, Sink};
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,8 +1,9 @@
 //! `slurm_partition_pending_priority*`: how the multifactor plugin weighs the pending jobs of
 //! each partition, factor by factor (from `sprio`), so a dashboard shows why jobs wait.
 
-use super::Options;
-use crate::model::{Name, Snapshot};
+use super::shared::Options;
+use crate::model::Name;
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::BTreeMap;
 

@@ -3,8 +3,9 @@
 //! snapshot's nodes. Cluster-owned: they name users and accounts, so only operators see
 //! them.
 
-use super::Options;
-use crate::model::{Name, Node, NodeBaseState, Reservation, Snapshot, Split};
+use super::shared::Options;
+use crate::model::{Name, Node, NodeBaseState, Reservation, Split};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::{HashMap, HashSet};
 

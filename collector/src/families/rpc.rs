@@ -4,8 +4,8 @@
 //! `sdiag --reset`. Operators' view only (`Owner::Cluster`): user names here are not tied
 //! to any account a tenant owns.
 
-use super::Options;
-use crate::model::Snapshot;
+use super::shared::Options;
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::BTreeMap;
 

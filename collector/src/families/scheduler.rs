@@ -2,8 +2,9 @@
 //! schedulers, from `sdiag` / REST `diag`. Infrastructure, so every series is
 //! `Owner::Cluster`. Values a Slurm release does not report are left out, never zero.
 
-use super::Options;
-use crate::model::{Diag, Snapshot};
+use super::shared::Options;
+use crate::model::Diag;
+use crate::snapshot::Snapshot;
 use crate::store::{Kind, Owner, Sink};
 
 /// Appended to the HELP of counters that `sdiag` resets at midnight UTC.

@@ -3,9 +3,10 @@
 //!
 //! The arithmetic of chargeback lives here, once: what a finished job adds to each counter
 //! ([`FinishedJob::usage`]) and which exit code label it gets ([`exit_code_label`]). The
-//! ledger (`crate::ledger`) persists the sums; the `accounting` family only reads them.
+//! accounting ledger (a layer above) persists the sums; the `accounting` family only reads them.
 
-use super::{JobState, Name};
+use super::cluster::JobState;
+use super::name::Name;
 use std::collections::BTreeMap;
 
 /// One finished job as accounting reports it (one allocation: steps are not read). Filled by
@@ -176,7 +177,7 @@ pub struct OutcomeKey {
     pub exit_code: Name,
 }
 
-/// Monotonic totals per account/user/partition/QOS, kept by `crate::ledger::Ledger` (and
+/// Monotonic totals per account/user/partition/QOS, kept by the accounting ledger (and
 /// summed once from a batch by [`AccountingTotals::from_jobs`] for one-shot collections).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AccountingTotals {

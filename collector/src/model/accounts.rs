@@ -4,7 +4,7 @@
 //! Limits are `None` when unset or unlimited: Slurm's sentinels never reach the model.
 //! Memory is in bytes (Slurm's TRES `mem` is MiB) and times in seconds (Slurm says minutes).
 
-use super::Name;
+use super::name::Name;
 
 /// The TRES the exporter tracks, in one unit family per use: counts (`cpu=64`, memory in
 /// bytes) for TRES limits, or count-seconds (CPU-seconds, byte-seconds, GPU-seconds) for

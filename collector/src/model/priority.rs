@@ -4,8 +4,8 @@
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobPriority {
     pub job_id: u64,
-    pub partition: crate::model::Name,
-    pub user: crate::model::Name,
+    pub partition: super::name::Name,
+    pub user: super::name::Name,
     pub priority: f64,
     pub age: f64,
     pub fairshare: f64,

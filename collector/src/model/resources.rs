@@ -1,6 +1,6 @@
 //! Shared resources that are not nodes: licenses and reservations.
 
-use super::Name;
+use super::name::Name;
 
 /// One license pool (`scontrol show licenses`, `/slurm/vX/licenses`). Filled by
 /// `parse::licenses`.

@@ -3,52 +3,13 @@
 //! licenses and a top-level `last_update`) and `scontrol -o show licenses` text for the CLI
 //! source. A cluster has a handful of pools, so documents are read whole.
 
-use super::doc::small_document;
-use super::flex::{BoolLike, Flex};
-use super::reservations::time_epoch;
-use super::text::kv_lines;
+use super::flex::BoolLike;
+use super::text::{count, get, records, time_epoch};
+use super::value::{data_array, field, number, string};
 use super::ParseError;
 use crate::model::{License, Name};
 use serde::Deserialize;
 use serde_json::Value;
-
-/// The first of `keys` present and not null.
-pub(super) fn field<'v>(v: &'v Value, keys: &[&str]) -> Option<&'v Value> {
-    keys.iter().find_map(|k| v.get(*k).filter(|x| !x.is_null()))
-}
-
-/// A tolerant number: plain, string, or `{"set":..,"number":..}`; sentinels are `None`.
-pub(super) fn number(v: &Value, keys: &[&str]) -> Option<u64> {
-    field(v, keys)
-        .and_then(|x| Flex::deserialize(x).ok())
-        .and_then(Flex::u64)
-}
-
-/// A string, or a list of strings joined with commas; anything else is empty.
-pub(super) fn string(v: &Value, keys: &[&str]) -> String {
-    match field(v, keys) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(","),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// The data array of a small document, or the error the envelope gives for its absence.
-pub(super) fn data_array(bytes: &[u8], key: &'static str) -> Result<Vec<Value>, ParseError> {
-    let (env, mut v) = small_document(bytes)?;
-    match v.get_mut(key).map(Value::take) {
-        Some(Value::Array(items)) => Ok(items),
-        // `null` or a wrong type: a neutral empty list, not a failed poll.
-        Some(_) => Ok(Vec::new()),
-        None if env.errors.is_empty() => Err(ParseError::Missing(key)),
-        None => Err(ParseError::Slurm(env.errors.join("; "))),
-    }
-}
 
 fn from_value(l: &Value) -> Option<License> {
     let name = string(l, &["LicenseName", "name"]);
@@ -82,54 +43,6 @@ pub fn parse_licenses_json(bytes: &[u8]) -> Result<Vec<License>, ParseError> {
         .iter()
         .filter_map(from_value)
         .collect())
-}
-
-/// One CLI text record: the line it starts on and its `Key=Value` pairs.
-pub(super) type Record<'t> = (usize, Vec<(&'t str, &'t str)>);
-
-/// Groups `Key=Value` lines into records: a line whose first key is `start` opens one,
-/// other lines continue it. This reads both `scontrol -o show ...` (one line per record)
-/// and the default multi-line layout. Yields (first line number, pairs).
-pub(super) fn records<'t>(text: &'t str, start: &str) -> Result<Vec<Record<'t>>, ParseError> {
-    let mut out: Vec<Record<'t>> = Vec::new();
-    for (line, kv) in kv_lines(text) {
-        match (kv.first(), out.last_mut()) {
-            (Some((k, _)), _) if *k == start => out.push((line, kv)),
-            (_, Some((_, rec))) => rec.extend(kv),
-            (_, None) => {
-                return Err(ParseError::Line {
-                    line,
-                    msg: format!("expected a line starting with {start}="),
-                })
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The value of `key` in a record; `(null)` and `N/A` read as empty.
-pub(super) fn get<'t>(kv: &[(&'t str, &'t str)], key: &str) -> &'t str {
-    kv.iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| *v)
-        .filter(|v| !matches!(*v, "(null)" | "N/A" | "n/a"))
-        .unwrap_or("")
-}
-
-/// A count: absent is `None`, present but not a number is an error naming the line.
-pub(super) fn count(
-    kv: &[(&str, &str)],
-    key: &str,
-    line: usize,
-) -> Result<Option<u64>, ParseError> {
-    let v = get(kv, key);
-    if v.is_empty() {
-        return Ok(None);
-    }
-    v.parse::<u64>().map(Some).map_err(|_| ParseError::Line {
-        line,
-        msg: format!("{key}={v:?} is not a count"),
-    })
 }
 
 /// Parses `scontrol -o show licenses` (also the multi-line layout without `-o`):

@@ -19,6 +19,7 @@ pub mod sacct;
 pub mod sprio;
 pub mod stream;
 pub mod text;
+pub mod value;
 pub mod versions;
 
 /// What went wrong in a document, and where.

@@ -2,7 +2,8 @@
 //!
 //! - [`rest`]: slurmrestd over TCP or a unix socket, JWT auth, version discovery.
 //! - [`cli`]: `squeue --json`, `sinfo --json`, `scontrol` — the ONLY place that spawns processes.
-//! - [`sim`]: a deterministic synthetic cluster producing slurmrestd's exact JSON.
+//! - the simulator (the `sim` crate, `sim::SimSource`): a deterministic synthetic cluster
+//!   producing slurmrestd's exact JSON.
 //! - [`replay`]: a directory of captured responses.
 //!
 //! All of them feed the same parsers in [`crate::parse`], streaming: a response is parsed as
@@ -14,7 +15,6 @@ pub mod native;
 pub mod node_exporter;
 pub mod replay;
 pub mod rest;
-pub mod sim;
 pub mod textfile;
 
 use crate::model::{
@@ -104,7 +104,7 @@ impl Extras {
 
     /// What the families enabled in `o` need.
     pub fn for_families(o: &crate::families::Options) -> Extras {
-        let on = |f: &str| !o.disabled.contains(f);
+        let on = |f: &str| !o.is_disabled(f);
         Extras {
             diag: on("scheduler") || on("rpc"),
             ping: on("controllers"),

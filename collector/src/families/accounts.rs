@@ -3,8 +3,9 @@
 //! series to the (account, user) pair.
 
 use super::partitions::primary_partition;
-use super::{JobTotals, Options};
-use crate::model::{JobState, Name, Snapshot};
+use super::shared::{JobTotals, Options};
+use crate::model::{JobState, Name};
+use crate::snapshot::Snapshot;
 use crate::store::{Owner, Sink};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,8 +2,9 @@
 //! A series is owned by the job's user in its account when the snapshot knows the job;
 //! otherwise by the cluster (operators only): deny by default.
 
-use super::Options;
-use crate::model::{CgroupJob, Name, Snapshot};
+use super::shared::Options;
+use crate::model::{CgroupJob, Name};
+use crate::snapshot::Snapshot;
 use crate::store::{LabelValue, Owner, Sink};
 use std::collections::HashMap;
 
