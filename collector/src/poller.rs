@@ -652,6 +652,7 @@ mod tests {
             gpus_total: 0,
             gpus_alloc: 0,
             gpu_type: "".into(),
+            gpu_types: Vec::new(),
             partitions: Vec::new(),
             reason: "".into(),
             features: "".into(),

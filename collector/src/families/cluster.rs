@@ -67,17 +67,32 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
     }
     let o = || Owner::Cluster;
 
+    let meta = &s.meta;
+    let or_unknown = |v: &str| {
+        if v.is_empty() {
+            "unknown".to_owned()
+        } else {
+            v.to_owned()
+        }
+    };
+    // The REST and CLI sources say which they are; others (replay, sim) go by their name.
+    let source = if meta.source.is_empty() {
+        or_unknown(s.sources.first().map_or("", |st| st.source.as_str()))
+    } else {
+        meta.source.clone()
+    };
     out.gauge(
         "slurm_info",
-        "Slurm release, cluster name and the API the exporter reads (value 1).",
-        &["cluster", "version", "plugin"],
+        "Slurm release, the OpenAPI/data_parser version read and the kind of source (rest, cli) that read it (value 1); `unknown` where Slurm does not say.",
+        &["cluster", "release", "openapi", "source"],
     )
     .push(
         o(),
         [
             (&s.cluster).into(),
-            s.meta.release.clone().into(),
-            s.meta.plugin.clone().into(),
+            or_unknown(&meta.release).into(),
+            or_unknown(&meta.openapi).into(),
+            source.into(),
         ],
         1.0,
     );
