@@ -1,6 +1,7 @@
 //! `slurm_cluster_*` and `slurm_info`: whole-cluster totals. Each node counts once, whatever
 //! the number of partitions it is in; CPUs, memory and GPUs split into allocated, idle and
-//! other (on nodes that cannot run jobs), summing to the total.
+//! other as `sinfo %C` splits CPUs ([`crate::model::Node::is_schedulable`]), summing to the
+//! total. A job submitted to several partitions counts once here.
 
 use super::{JobTotals, Options};
 use crate::model::{JobState, NodeBaseState, NodeFlags, Snapshot, Split};
@@ -125,7 +126,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
         let f = out.gauge(
             format!("slurm_cluster_{metric}"),
             format!(
-                "{what} of all nodes: allocated, idle (usable now) and other (on nodes that cannot run jobs); sums to the configured total."
+                "{what} of all nodes: allocated, idle and other, as sinfo %C splits CPUs (the unallocated ones are other on drained or down nodes, idle on all others, powered-down and failing ones included); sums to the configured total."
             ),
             &["state"],
         );

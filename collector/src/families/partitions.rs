@@ -1,5 +1,6 @@
 //! `slurm_partition_*`: per-partition nodes, resources, jobs and wait times. A node in two
-//! partitions counts in both here (and once at cluster level).
+//! partitions counts in both here (and once at cluster level); so does a job submitted to
+//! several (`cpu,debug`): it is a candidate in each, and `squeue -p P` lists it in each.
 
 use super::cluster::{configured_name, NodeTotals, SPLITS};
 use super::{JobTotals, Options, ALWAYS_SHOWN_JOB_STATES, WAIT_BUCKETS};
@@ -151,7 +152,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
     for (metric, what, pick) in SPLITS {
         let f = out.gauge(
             format!("slurm_partition_{metric}"),
-            format!("{what} of the partition's nodes: allocated, idle, other; sums to the configured total."),
+            format!("{what} of the partition's nodes: allocated, idle, other, as sinfo -p P %C splits CPUs; sums to the configured total."),
             &["partition", "state"],
         );
         for (name, p) in &parts {
@@ -198,7 +199,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
     };
     let f = out.gauge(
         "slurm_partition_jobs",
-        "Jobs in the partition by state (array tasks counted).",
+        "Jobs in the partition by state (array tasks counted); a job submitted to several partitions counts in each, as squeue -p lists it, so sums over partitions may exceed slurm_cluster_jobs.",
         &["partition", "state"],
     );
     for (name, p) in &parts {
