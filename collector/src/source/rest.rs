@@ -297,10 +297,10 @@ impl RestSource {
                 }
             }
         }
-        if let Ok((env, _)) = crate::parse::doc::small_document(&buf) {
-            if !env.errors.is_empty() {
-                return env.errors.join("; ");
-            }
+        match crate::parse::doc::small_document(&buf) {
+            Err(ParseError::Slurm(msg)) => return msg,
+            Ok((env, _)) if !env.errors.is_empty() => return env.errors.join("; "),
+            _ => {}
         }
         let text = String::from_utf8_lossy(&buf);
         let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
