@@ -1082,7 +1082,10 @@ async fn an_error_reply_fails_the_poll_and_the_last_good_data_is_kept() {
     let fake = Fake::tcp(then_jobs(AUTH_ERROR_200)).await;
     let mut runner = fake.runner(Some("v0.0.38"));
     runner.poll_once().await.expect("first poll");
-    let err = runner.poll_once().await.expect_err("an error reply is an error");
+    let err = runner
+        .poll_once()
+        .await
+        .expect_err("an error reply is an error");
     assert_eq!(err.kind(), "slurm");
     assert!(
         err.to_string().contains("Protocol authentication error"),
@@ -1101,7 +1104,10 @@ async fn errors_and_warnings_beside_data_are_counted_and_the_data_used() {
     let fake = Fake::tcp(then_jobs(PARTIAL_200)).await;
     let mut runner = fake.runner(Some("v0.0.38"));
     runner.poll_once().await.expect("first poll");
-    runner.poll_once().await.expect("data beside errors is data");
+    runner
+        .poll_once()
+        .await
+        .expect("data beside errors is data");
     let st = runner.status();
     assert!(st.up);
     assert_eq!(st.errors.get("slurm_partial"), Some(&1), "{:?}", st.errors);
