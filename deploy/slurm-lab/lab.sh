@@ -647,24 +647,40 @@ clear_mix() {
   wait_nodes
 }
 
-# st-01..04 back to plain idle: no reservation, powered up, resumed. "Powering up" with the no-op
-# ResumeProgram is done here, as a real ResumeProgram would: the node's slurmd starts afresh and
-# registers.
+# st-01 and st-03 back to plain idle (no reservation, resumed). st-02 and st-04 stay powered
+# down from one mix to the next: "powering up" would need a real boot (slurmctld checks the
+# node's uptime), and a failed resume leaves the node DOWN+NOT_RESPONDING.
 reset_state_nodes() {
   scontrol delete ReservationName=lab-maint-now >/dev/null 2>&1 || true
-  local n st
-  for n in $(state_nodes); do
-    st=$(sinfo -h -N -n "$n" -O StateComplete:80 | head -1 | tr -d ' ')
-    [[ $st == idle ]] && continue
-    if [[ $st == *power* ]]; then
-      scontrol update nodename="$n" state=power_up >/dev/null 2>&1 || true
-      stop_many $RUN/slurmd-$n.pid
+  [[ $(node_state st-01) == idle ]] || scontrol update nodename=st-01 state=resume >/dev/null 2>&1 || true
+  wait_for 60 "st-01 and st-03 idle" bash -c '[ -z "$(sinfo -h -N -n st-01,st-03 -O NodeList:20,StateComplete:80 | grep -v " idle *$")" ]' ||
+    log "WARN: state nodes: $(sinfo -h -N -n "$ST_RANGE" -o '%N:%T' | paste -sd' ' -)"
+}
+node_state() { sinfo -h -N -n "$1" -O StateComplete:80 | head -1 | tr -d ' '; }
+
+# Node states sinfo %C counts apart: IDLE+FAIL, IDLE+POWERED_DOWN and IDLE+MAINT (an active
+# maintenance reservation) count idle; IDLE+DRAIN+POWERED_DOWN counts other (drained).
+# Idempotent: each node is moved only when it is not in its state yet.
+set_state_nodes() {
+  scontrol update nodename=st-01 state=fail reason="lab: failing hardware"
+  scontrol create reservation reservationname=lab-maint-now starttime=now duration=7-00:00:00 nodes=st-03 flags=maint users=root >/dev/null
+  local n st try
+  for n in st-02 st-04; do
+    st=$(node_state "$n")
+    # DOWN after a failed resume: back to idle, still powered down
+    for try in 1 2 3; do
+      [[ $st == down* ]] || break
+      scontrol update nodename="$n" state=resume >/dev/null 2>&1 || true
+      sleep 1; st=$(node_state "$n")
+    done
+    if [[ $st != *powered_down* ]]; then
+      scontrol update nodename="$n" state=power_down reason="lab: power saving"
+      wait_for 30 "$n powered down" bash -c '[[ $(sinfo -h -N -n "$0" -O StateComplete:80) == *powered_down* ]]' "$n" ||
+        log "WARN: $n is $(node_state "$n")"
     fi
-    scontrol update nodename="$n" state=resume >/dev/null 2>&1 || true
   done
-  start_slurmds
-  wait_for 90 "state nodes idle" bash -c '[ -z "$(sinfo -h -N -n "$0" -O NodeList:20,StateComplete:80 | grep -v " idle *$")" ]' "$ST_RANGE" ||
-    log "WARN: state nodes not all idle: $(sinfo -h -N -n "$ST_RANGE" -o '%N:%T' | paste -sd' ' -)"
+  # drained after the power down: a power down request clears DRAIN
+  [[ $(node_state st-04) == *drain* ]] || scontrol update nodename=st-04 state=drain reason="lab: drained and powered down"
 }
 
 # Node states sinfo %C counts apart: IDLE+FAIL, IDLE+POWERED_DOWN and IDLE+MAINT (an active
@@ -698,7 +714,8 @@ mix_missing() { # mix_missing FIRST_JOBID: prints what is still missing for the 
   [[ " $ns " == *" drain "* ]] || echo "node:drained"
   [[ " $ns " == *" drng "* ]] || echo "node:draining"
   local want; for want in st-01:idle+fail st-02:idle+powered_down st-03:idle+maintenance+reserved st-04:idle+drain+powered_down; do
-    [[ $(sinfo -h -N -n "${want%%:*}" -O StateComplete:80 | sort -u | tr -d ' ') == "${want#*:}" ]] || echo "node:${want}"
+    # (a powered-down node may also carry not_responding)
+    [[ $(node_state "${want%%:*}") == "${want#*:}"* ]] || echo "node:${want}"
   done
   awk -F'|' '$2 == "multi-part" && $3 == "PENDING" && $4 == "cpu,debug" {f=1} END {exit !f}' <<<"$jobs" || echo "multi-partition:pending"
   awk -F'|' '$2 == "requeued" && $3 == "PENDING" {f=1} END {exit !f}' <<<"$jobs" || echo "requeued:pending"

@@ -285,7 +285,10 @@ fn cpu_states_match_sinfo_percent_c_for_the_cluster_and_every_partition() {
 
 /// `squeue -p P` job counts by state label, array tasks one each.
 fn squeue_by_partition(p: &str) -> BTreeMap<String, u64> {
-    let text = tool("squeue", &["-h", "-a", "-r", "-t", "all", "-p", p, "-o", "%T"]);
+    let text = tool(
+        "squeue",
+        &["-h", "-a", "-r", "-t", "all", "-p", p, "-o", "%T"],
+    );
     let mut m = BTreeMap::new();
     for l in text.lines().filter(|l| !l.trim().is_empty()) {
         *m.entry(e2e::slurm::job_state_label(l).to_owned())

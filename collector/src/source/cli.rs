@@ -143,8 +143,9 @@ impl CliConfig {
         }
         match status {
             Some(st) if st.success() => {}
-            // We killed it because its output was garbage: the parse error is the news.
-            Some(_) if parsed.is_err() => {}
+            // We killed it because its output was garbage: the parse error is the news. A
+            // command that exited non-zero by itself (an exit code, not our signal) is.
+            Some(st) if parsed.is_err() && st.code().is_none() => {}
             Some(st) => {
                 return Err(SourceError::Exit {
                     what,
