@@ -172,7 +172,7 @@ impl Runner {
                     tracing::warn!(
                         source = self.status.source.as_str(),
                         kind = w.kind(),
-                        "optional part failed: {w}"
+                        "poll warning (data kept): {w}"
                     );
                 }
                 self.status.last_bytes = parts.bytes;
