@@ -459,6 +459,66 @@ mod tests {
         assert_eq!(alloc, 307, "group totals are shared, never lost");
     }
 
+    mod generated {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn gres() -> impl Strategy<Value = String> {
+            let entry = (
+                prop_oneof![
+                    Just(""),
+                    Just("(null)"),
+                    Just("a100"),
+                    Just("h100"),
+                    Just("1g.5gb")
+                ],
+                0u64..9,
+                prop_oneof![
+                    Just(""),
+                    Just("(S:0-1)"),
+                    Just("(IDX:0-3)"),
+                    Just("(IDX:N/A)")
+                ],
+            )
+                .prop_map(|(t, n, a)| {
+                    if t.is_empty() {
+                        format!("gpu:{n}{a}")
+                    } else {
+                        format!("gpu:{t}:{n}{a}")
+                    }
+                });
+            let other = prop_oneof![Just("shard:8".to_owned()), Just("mps:100".to_owned())];
+            proptest::collection::vec(prop_oneof![3 => entry, 1 => other], 0..5)
+                .prop_map(|v| v.join(","))
+        }
+
+        proptest! {
+            /// Whatever `gres` and `gres_used` say, per-type counts sum to the node's, no type
+            /// is allocated beyond its total, and the per-type splits sum to the node split.
+            #[test]
+            fn per_type_gpus_sum_to_the_node(total in gres(), used in gres(), drained in any::<bool>()) {
+                let mut names = Interner::default();
+                let (types, t, a) = gpu_types(&parse_gres(&total), &parse_gres(&used), &mut names);
+                prop_assert_eq!(t, types.iter().map(|x| x.total).sum::<u64>());
+                prop_assert_eq!(a, types.iter().map(|x| x.alloc).sum::<u64>());
+                prop_assert!(types.iter().all(|x| x.alloc <= x.total));
+                prop_assert_eq!(t, parse_gres(&total).gpus);
+                let state = if drained { r#"["IDLE","DRAIN"]"# } else { r#"["MIXED"]"# };
+                let doc = format!(
+                    r#"{{"nodes":[{{"name":"n","state":{state},"gres":{total:?},"gres_used":{used:?}}}]}}"#
+                );
+                let (_, nodes) = parse_nodes(doc.as_bytes(), &mut names).expect("parses");
+                let n = &nodes[0];
+                let mut sum = crate::model::Split::default();
+                for (_, split) in n.gpu_type_splits() {
+                    sum.add(split);
+                }
+                prop_assert_eq!(sum, n.gpu_split());
+                prop_assert_eq!(n.gpu_split().total(), n.gpus_total);
+            }
+        }
+    }
+
     #[test]
     fn odd_sinfo_groups_are_neutral_not_fatal() {
         let doc =
