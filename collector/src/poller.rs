@@ -173,7 +173,7 @@ impl Runner {
                     tracing::warn!(
                         source = self.status.source.as_str(),
                         kind = w.kind(),
-                        "optional part failed: {w}"
+                        "poll warning (data kept): {w}"
                     );
                 }
                 self.status.last_bytes = parts.bytes;
@@ -653,6 +653,7 @@ mod tests {
             gpus_total: 0,
             gpus_alloc: 0,
             gpu_type: "".into(),
+            gpu_types: Vec::new(),
             partitions: Vec::new(),
             reason: "".into(),
             features: "".into(),

@@ -1056,3 +1056,74 @@ async fn disabled_families_spare_slurm_their_queries() {
     assert!(!paths.iter().any(|p| p.ends_with("/diag")), "{paths:?}");
     assert!(paths.iter().any(|p| p.ends_with("/licenses")), "{paths:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Slurm's own error replies (issue 12): HTTP 200 with `errors` is not an empty cluster
+// ---------------------------------------------------------------------------------------
+
+/// What slurmrestd answers (HTTP 200) when slurmctld refuses the query: no jobs, an error.
+const AUTH_ERROR_200: &str = r#"{"meta":{"plugin":{"type":"openapi\/v0.0.38"},"Slurm":{"release":"22.05.8"}},"errors":[{"error_number":1007,"error":"Protocol authentication error"}],"jobs":[]}"#;
+/// Data with an error beside it: one job, and Slurm saying it could not resolve a user.
+const PARTIAL_200: &str = r#"{"meta":{"plugin":{"type":"openapi\/v0.0.38"},"Slurm":{"release":"22.05.8"}},"errors":[{"error":"Unable to resolve user 4242"}],"warnings":[{"description":"job 9 skipped"}],"jobs":[{"job_id":1,"job_state":"RUNNING","partition":"cpu","cpus":2}]}"#;
+/// slurmrestd 23.02+ answers an unchanged `update_time` with 200, a warning and no data.
+const NO_CHANGES_200: &str = r#"{"meta":{},"errors":[],"warnings":[{"description":"No job changes since update_time[1800000000]=Fri Jan 15 08:00:00 2027","source":"_op_handler_jobs"}],"jobs":[]}"#;
+
+/// The captures on the first poll, then `jobs` for every later jobs request.
+fn then_jobs(jobs: &'static str) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+    let polls = AtomicU32::new(0);
+    move |req: &Seen| match req.path() {
+        "/slurm/v0.0.38/jobs" if polls.fetch_add(1, Ordering::SeqCst) > 0 => json(200, jobs),
+        _ => slurm_22_05(req),
+    }
+}
+
+#[tokio::test]
+async fn an_error_reply_fails_the_poll_and_the_last_good_data_is_kept() {
+    let fake = Fake::tcp(then_jobs(AUTH_ERROR_200)).await;
+    let mut runner = fake.runner(Some("v0.0.38"));
+    runner.poll_once().await.expect("first poll");
+    let err = runner
+        .poll_once()
+        .await
+        .expect_err("an error reply is an error");
+    assert_eq!(err.kind(), "slurm");
+    assert!(
+        err.to_string().contains("Protocol authentication error"),
+        "the message quotes Slurm: {err}"
+    );
+    let st = runner.status();
+    assert!(!st.up, "an error reply is not a healthy source");
+    assert_eq!(st.errors.get("slurm"), Some(&1));
+    let snap = fuse(&[&runner], None);
+    assert_eq!(snap.jobs.len(), CAPTURED_JOBS, "never an empty cluster");
+    assert_eq!(snap.nodes.len(), 16);
+}
+
+#[tokio::test]
+async fn errors_and_warnings_beside_data_are_counted_and_the_data_used() {
+    let fake = Fake::tcp(then_jobs(PARTIAL_200)).await;
+    let mut runner = fake.runner(Some("v0.0.38"));
+    runner.poll_once().await.expect("first poll");
+    runner
+        .poll_once()
+        .await
+        .expect("data beside errors is data");
+    let st = runner.status();
+    assert!(st.up);
+    assert_eq!(st.errors.get("slurm_partial"), Some(&1), "{:?}", st.errors);
+    assert_eq!(st.errors.get("slurm_warning"), Some(&1), "{:?}", st.errors);
+    assert_eq!(fuse(&[&runner], None).jobs.len(), 1);
+}
+
+#[tokio::test]
+async fn no_changes_since_update_time_keeps_the_data_like_a_304() {
+    let fake = Fake::tcp(then_jobs(NO_CHANGES_200)).await;
+    let mut runner = fake.runner(Some("v0.0.38"));
+    runner.poll_once().await.expect("first poll");
+    runner.poll_once().await.expect("unchanged is a success");
+    let st = runner.status();
+    assert!(st.up);
+    assert!(st.errors.is_empty(), "{:?}", st.errors);
+    let snap = fuse(&[&runner], None);
+    assert_eq!(snap.jobs.len(), CAPTURED_JOBS, "unchanged, not empty");
+}

@@ -1360,8 +1360,11 @@ pub mod slurm {
         pub id: String,
         /// The exporter's label (`running`, `pending`, ...).
         pub state: String,
-        /// The first partition of `%P` (jobs submitted to several count in the first).
+        /// The first partition of `%P`.
         pub partition: String,
+        /// Every partition of `%P`: a job submitted to several is listed by `squeue -p P`
+        /// under each, and counted in each.
+        pub partitions: Vec<String>,
         pub account: String,
         pub user: String,
         pub reason: String,
@@ -1460,6 +1463,12 @@ pub mod slurm {
                     id: id.trim().to_owned(),
                     state: job_state_label(state).to_owned(),
                     partition: part.trim().split(',').next().unwrap_or("").to_owned(),
+                    partitions: part
+                        .trim()
+                        .split(',')
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
                     account: account.trim().to_owned(),
                     user: user.trim().to_owned(),
                     reason: reason.trim().to_owned(),
@@ -1554,6 +1563,17 @@ pub mod slurm {
             m
         }
 
+        /// `[partition, state]` -> jobs, a job counted in every partition it names.
+        pub fn partition_jobs(&self) -> Counts {
+            let mut m = Counts::new();
+            for j in &self.jobs {
+                for p in &j.partitions {
+                    *m.entry(vec![p.clone(), j.state.clone()]).or_default() += 1;
+                }
+            }
+            m
+        }
+
         /// Pending jobs by `[partition, reason]` for reasons that are codes, and per
         /// partition the descriptions squeue printed instead of a code. Reason `None` is no
         /// reason.
@@ -1565,15 +1585,15 @@ pub mod slurm {
                 .iter()
                 .filter(|j| j.state == "pending" && !j.reason.is_empty() && j.reason != "None")
             {
-                if j.reason_is_code() {
-                    *codes
-                        .entry(vec![j.partition.clone(), j.reason.clone()])
-                        .or_default() += 1;
-                } else {
-                    descriptions
-                        .entry(j.partition.clone())
-                        .or_default()
-                        .push(format!("{} {:?}", j.id, j.reason));
+                for p in &j.partitions {
+                    if j.reason_is_code() {
+                        *codes.entry(vec![p.clone(), j.reason.clone()]).or_default() += 1;
+                    } else {
+                        descriptions
+                            .entry(p.clone())
+                            .or_default()
+                            .push(format!("{} {:?}", j.id, j.reason));
+                    }
                 }
             }
             (codes, descriptions)
@@ -1715,6 +1735,15 @@ mod tests {
             1
         );
         assert_eq!(desc["cpu"].len(), 1);
+        // a job pending in two partitions counts in both, as `squeue -p` lists it
+        assert_eq!(
+            codes[&vec!["gpu".to_owned(), "JobArrayTaskLimit".to_owned()]],
+            1
+        );
+        assert_eq!(
+            gt.partition_jobs()[&vec!["gpu".to_owned(), "pending".to_owned()]],
+            1
+        );
         // %T and StateComplete disagreeing is an error in the ground truth itself.
         let bad = "cpu-01|mixed|31/1/0/32|cpu*|(null)|gpu:0|idle+drain|\n";
         assert!(GroundTruth::from_text(bad, "").is_err());

@@ -198,7 +198,7 @@ fn compare(e: &Exposition, gt: &GroundTruth, source: &str, notes: &mut Vec<Strin
         e,
         "slurm_partition_jobs",
         &["partition", "state"],
-        &gt.count_jobs(|j| vec![j.partition.clone(), j.state.clone()]),
+        &gt.partition_jobs(),
     );
     m.counts(
         e,
@@ -487,13 +487,14 @@ slurm_cluster_jobs{state="running"} 1
 slurm_cluster_jobs{state="pending"} 3
 slurm_partition_jobs{partition="p1",state="running"} 1
 slurm_partition_jobs{partition="p1",state="pending"} 3
-slurm_partition_jobs{partition="p2",state="pending"} 0
+slurm_partition_jobs{partition="p2",state="pending"} 2
 slurm_account_jobs{account="acct",state="running"} 1
 slurm_account_jobs{account="acct",state="pending"} 3
 slurm_user_jobs{user="alice",account="acct",state="running"} 1
 slurm_user_jobs{user="alice",account="acct",state="pending"} 2
 slurm_user_jobs{user="bob",account="acct",state="pending"} 1
 slurm_jobs_pending_reason{partition="p1",reason="JobArrayTaskLimit"} 2
+slurm_jobs_pending_reason{partition="p2",reason="JobArrayTaskLimit"} 2
 slurm_jobs_pending_reason{partition="p1",reason="Resources"} 1
 "#;
 
@@ -525,8 +526,8 @@ fn comparison_with_sinfo_and_squeue_names_every_wrong_number() {
             "slurm_cluster_gpus{state=\"allocated\"}",
         ),
         (
-            "\"p2\",state=\"pending\"} 0",
             "\"p2\",state=\"pending\"} 2",
+            "\"p2\",state=\"pending\"} 0",
             "slurm_partition_jobs{partition=\"p2\",state=\"pending\"}",
         ),
         (

@@ -193,7 +193,7 @@ fn sacct_truth() -> (
             "-E",
             "now",
             "-s",
-            "BF,CA,CD,DL,F,NF,OOM,PR,TO",
+            "BF,CA,CD,DL,F,NF,OOM,PR,RQ,TO",
             "-o",
             "JobID,Account,State,AllocCPUS,ElapsedRaw",
         ],

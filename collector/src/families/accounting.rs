@@ -1,6 +1,8 @@
 //! `accounting`: chargeback counters from slurmdbd's finished jobs, kept by the ledger
 //! (`crate::ledger`): CPU-, GPU-, memory-byte-, node- and wait-seconds and finished jobs
 //! per account, user, partition and QOS, finished jobs by final state and by exit code.
+//! Every run counts: an earlier run of a requeued job (state `requeued`, with an end time)
+//! is a run of its own, as `sacct -D` lists it.
 //!
 //! Every series is a counter: monotonic, persisted across restarts when the ledger has a
 //! file, and never counting a job twice. A job's resource-seconds are its allocated amount
@@ -155,7 +157,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
     }
     let f = out.counter(
         "slurm_account_jobs_finished",
-        "Jobs of the account that finished, by final state (completed, failed, timeout, cancelled, out_of_memory, node_fail, preempted, boot_fail, deadline).",
+        "Jobs of the account that finished, by final state (completed, failed, timeout, cancelled, out_of_memory, node_fail, preempted, boot_fail, deadline; requeued: a run of a requeued job that ended, one per run as sacct -D lists them).",
         &["account", "state"],
     );
     for ((a, st), n) in &acct_state {

@@ -1,6 +1,7 @@
 //! `slurm_cluster_*` and `slurm_info`: whole-cluster totals. Each node counts once, whatever
 //! the number of partitions it is in; CPUs, memory and GPUs split into allocated, idle and
-//! other (on nodes that cannot run jobs), summing to the total.
+//! other as `sinfo %C` splits CPUs ([`crate::model::Node::is_schedulable`]), summing to the
+//! total. A job submitted to several partitions counts once here.
 
 use super::shared::{JobTotals, Options};
 use crate::model::{JobState, NodeBaseState, NodeFlags, Split};
@@ -68,17 +69,32 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
     }
     let o = || Owner::Cluster;
 
+    let meta = &s.meta;
+    let or_unknown = |v: &str| {
+        if v.is_empty() {
+            "unknown".to_owned()
+        } else {
+            v.to_owned()
+        }
+    };
+    // The REST and CLI sources say which they are; others (replay, sim) go by their name.
+    let source = if meta.source.is_empty() {
+        or_unknown(s.sources.first().map_or("", |st| st.source.as_str()))
+    } else {
+        meta.source.clone()
+    };
     out.gauge(
         "slurm_info",
-        "Slurm release, cluster name and the API the exporter reads (value 1).",
-        &["cluster", "version", "plugin"],
+        "Slurm release, the OpenAPI/data_parser version read and the kind of source (rest, cli) that read it (value 1); `unknown` where Slurm does not say.",
+        &["cluster", "release", "openapi", "source"],
     )
     .push(
         o(),
         [
             (&s.cluster).into(),
-            s.meta.release.clone().into(),
-            s.meta.plugin.clone().into(),
+            or_unknown(&meta.release).into(),
+            or_unknown(&meta.openapi).into(),
+            source.into(),
         ],
         1.0,
     );
@@ -111,7 +127,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
         let f = out.gauge(
             format!("slurm_cluster_{metric}"),
             format!(
-                "{what} of all nodes: allocated, idle (usable now) and other (on nodes that cannot run jobs); sums to the configured total."
+                "{what} of all nodes: allocated, idle and other, as sinfo %C splits CPUs (the unallocated ones are other on drained or down nodes, idle on all others, powered-down and failing ones included); sums to the configured total."
             ),
             &["state"],
         );

@@ -8,7 +8,7 @@
 //! no type takes the type of the GPU nodes it runs on when they all share one, so per-type
 //! job sums line up with per-type node allocation.
 
-use super::partitions::primary_partition;
+use super::partitions::job_partitions;
 use super::shared::Options;
 use crate::model::{Job, JobState, Name, Node, Split};
 use crate::parse::hostlist::expand;
@@ -19,11 +19,40 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// The `type` label for GPUs Slurm gives no type.
 pub const UNKNOWN_TYPE: &str = "unknown";
 
-fn node_type(n: &Node) -> Name {
-    if n.gpu_type.is_empty() {
+fn label(ty: &Name) -> Name {
+    if ty.is_empty() {
         Name::from(UNKNOWN_TYPE)
     } else {
-        n.gpu_type.clone()
+        ty.clone()
+    }
+}
+
+/// A node's GPU splits by type label; several types on one node are each counted, and the
+/// splits sum to the node's.
+fn node_splits(n: &Node) -> Vec<(Name, Split)> {
+    if n.gpus_total == 0 {
+        return Vec::new();
+    }
+    if n.gpu_types.is_empty() {
+        return vec![(label(&n.gpu_type), n.gpu_split())];
+    }
+    let mut out: Vec<(Name, Split)> = Vec::new();
+    for (ty, split) in n.gpu_type_splits() {
+        let ty = label(ty);
+        match out.iter_mut().find(|(t, _)| *t == ty) {
+            Some((_, s)) => s.add(split),
+            None => out.push((ty, split)),
+        }
+    }
+    out
+}
+
+/// The node's one GPU type, when it has exactly one named type.
+fn single_type(n: &Node) -> Option<&Name> {
+    match n.gpu_types.as_slice() {
+        [] if !n.gpu_type.is_empty() => Some(&n.gpu_type),
+        [one] if !one.gpu_type.is_empty() => Some(&one.gpu_type),
+        _ => None,
     }
 }
 
@@ -39,8 +68,8 @@ impl<'a> JobTypes<'a> {
         JobTypes {
             gpu_nodes: nodes
                 .iter()
-                .filter(|n| n.gpus_total > 0 && !n.gpu_type.is_empty())
-                .map(|n| (&*n.name, &n.gpu_type))
+                .filter(|n| n.gpus_total > 0)
+                .filter_map(|n| Some((&*n.name, single_type(n)?)))
                 .collect(),
             cache: HashMap::new(),
             unknown: Name::from(UNKNOWN_TYPE),
@@ -80,8 +109,8 @@ impl<'a> JobTypes<'a> {
 type ByType = BTreeMap<Name, Split>;
 
 fn add(by_type: &mut ByType, n: &Node) {
-    if n.gpus_total > 0 {
-        by_type.entry(node_type(n)).or_default().add(n.gpu_split());
+    for (ty, split) in node_splits(n) {
+        by_type.entry(ty).or_default().add(split);
     }
 }
 
@@ -94,14 +123,15 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
         "GPUs of the node by GPU type: allocated, idle (usable now), other (on a node that cannot run jobs); only GPU nodes.",
         &["node", "type", "state"],
     );
-    for n in nodes.iter().filter(|n| n.gpus_total > 0) {
-        let ty = node_type(n);
-        for (state, v) in Split::STATES.iter().zip(n.gpu_split().values()) {
-            f.push(
-                Owner::Cluster,
-                [(&n.name).into(), (&ty).into(), (*state).into()],
-                v as f64,
-            );
+    for n in &nodes {
+        for (ty, split) in node_splits(n) {
+            for (state, v) in Split::STATES.iter().zip(split.values()) {
+                f.push(
+                    Owner::Cluster,
+                    [(&n.name).into(), (&ty).into(), (*state).into()],
+                    v as f64,
+                );
+            }
         }
     }
 
@@ -185,9 +215,8 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
         *user
             .entry((&j.account, &j.user, ty.clone(), j.state))
             .or_default() += gpus;
-        let p = primary_partition(&j.partition);
-        if !p.is_empty() {
-            *part_jobs.entry((p, ty, j.state)).or_default() += gpus;
+        for p in job_partitions(&j.partition) {
+            *part_jobs.entry((p, ty.clone(), j.state)).or_default() += gpus;
         }
     }
     let f = out.gauge(
@@ -257,6 +286,15 @@ mod tests {
             gpus_total: total,
             gpus_alloc: alloc,
             gpu_type: Name::from(ty),
+            gpu_types: if total > 0 {
+                vec![crate::model::GpuTypeCount {
+                    gpu_type: Name::from(ty),
+                    total,
+                    alloc,
+                }]
+            } else {
+                Vec::new()
+            },
             partitions: parts.iter().map(|p| Name::from(*p)).collect(),
             reason: Name::from(""),
             features: Name::from(""),

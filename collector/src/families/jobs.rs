@@ -1,6 +1,6 @@
 //! `slurm_jobs_*`, `slurm_qos_*` and the opt-in per-job `slurm_job_*` series.
 
-use super::partitions::primary_partition;
+use super::partitions::job_partitions;
 use super::shared::{JobTotals, Options};
 use crate::model::{Job, JobState, Name};
 use crate::snapshot::Snapshot;
@@ -19,15 +19,17 @@ pub fn collect(s: &Snapshot, o: &Options, out: &mut Sink) {
                 Some(&j.reason)
             };
             if let Some(r) = r {
-                *reasons
-                    .entry((primary_partition(&j.partition), r))
-                    .or_default() += j.task_count;
+                for p in job_partitions(&j.partition) {
+                    *reasons.entry((p, r)).or_default() += j.task_count;
+                }
             }
         }
         if j.state.is_active() {
             qos.entry((&j.qos, j.state)).or_default().add(j);
             if j.array_job_id != 0 {
-                *arrays.entry(primary_partition(&j.partition)).or_default() += j.task_count;
+                for p in job_partitions(&j.partition) {
+                    *arrays.entry(p).or_default() += j.task_count;
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 //! `slurm_partition_*`: per-partition nodes, resources, jobs and wait times. A node in two
-//! partitions counts in both here (and once at cluster level).
+//! partitions counts in both here (and once at cluster level); so does a job submitted to
+//! several (`cpu,debug`): it is a candidate in each, and `squeue -p P` lists it in each.
 
 use super::cluster::{configured_name, NodeTotals, SPLITS};
 use super::shared::{JobTotals, Options, ALWAYS_SHOWN_JOB_STATES, WAIT_BUCKETS};
@@ -30,9 +31,23 @@ impl Part<'_> {
     }
 }
 
-/// A job submitted to several partitions (`cpu,gpu`) is counted in the first one only.
+/// The first partition a job names (`cpu` of `cpu,gpu`).
 pub fn primary_partition(p: &Name) -> &str {
     p.split(',').next().unwrap_or("")
+}
+
+/// Every partition a job names: a job submitted to several (`cpu,debug`) is a candidate in
+/// each and `squeue -p P` lists it under each, so partition families count it in each
+/// (their sums may exceed the cluster's, where it counts once). Duplicates and empty names
+/// are dropped.
+pub fn job_partitions(p: &str) -> impl Iterator<Item = &str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for name in p.split(',').map(str::trim) {
+        if !name.is_empty() && !seen.contains(&name) {
+            seen.push(name);
+        }
+    }
+    seen.into_iter()
 }
 
 pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
@@ -61,27 +76,25 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
     }
     let now = s.taken_epoch as f64;
     for j in s.jobs.iter() {
-        let pname = primary_partition(&j.partition);
-        if pname.is_empty() {
-            continue;
-        }
-        if !parts.contains_key(pname) {
-            parts.insert(Name::from(pname), Part::new());
-        }
-        let Some(e) = parts.get_mut(pname) else {
-            continue;
-        };
-        e.jobs.entry(j.state).or_default().add(j);
-        if let (Some(sub), Some(start)) = (j.submit_epoch, j.start_epoch) {
-            if j.state != JobState::Pending && start >= sub && (start as f64) <= now {
-                e.wait.observe_n((start - sub) as f64, j.task_count);
+        for pname in job_partitions(&j.partition) {
+            if !parts.contains_key(pname) {
+                parts.insert(Name::from(pname), Part::new());
             }
-        }
-        if j.state == JobState::Pending {
-            if let Some(sub) = j.submit_epoch {
-                let age = (now - sub as f64).max(0.0);
-                e.pending_age.observe_n(age, j.task_count);
-                e.oldest_pending = e.oldest_pending.max(age);
+            let Some(e) = parts.get_mut(pname) else {
+                continue;
+            };
+            e.jobs.entry(j.state).or_default().add(j);
+            if let (Some(sub), Some(start)) = (j.submit_epoch, j.start_epoch) {
+                if j.state != JobState::Pending && start >= sub && (start as f64) <= now {
+                    e.wait.observe_n((start - sub) as f64, j.task_count);
+                }
+            }
+            if j.state == JobState::Pending {
+                if let Some(sub) = j.submit_epoch {
+                    let age = (now - sub as f64).max(0.0);
+                    e.pending_age.observe_n(age, j.task_count);
+                    e.oldest_pending = e.oldest_pending.max(age);
+                }
             }
         }
     }
@@ -140,7 +153,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
     for (metric, what, pick) in SPLITS {
         let f = out.gauge(
             format!("slurm_partition_{metric}"),
-            format!("{what} of the partition's nodes: allocated, idle, other; sums to the configured total."),
+            format!("{what} of the partition's nodes: allocated, idle, other, as sinfo -p P %C splits CPUs; sums to the configured total."),
             &["partition", "state"],
         );
         for (name, p) in &parts {
@@ -154,13 +167,18 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
             &["partition"],
         );
         for (name, p) in &parts {
-            // Slurm's own CPU total counts a node's CPUs even before it registers.
-            let slurm_cpus = p
-                .info
-                .map(|i| i.total_cpus)
-                .filter(|&c| c > 0 && metric == "cpus");
-            let total = slurm_cpus.unwrap_or(pick(&p.nodes).total());
-            f.push(own(name), [name.into()], total as f64);
+            f.push(own(name), [name.into()], pick(&p.nodes).total() as f64);
+        }
+    }
+    let f = out.gauge(
+        "slurm_partition_cpus_not_listed",
+        "CPUs Slurm's own partition total (TotalCPUs) counts beyond the partition's listed nodes (nodes the node query did not return); they are in neither slurm_partition_cpus nor slurm_partition_cpus_configured.",
+        &["partition"],
+    );
+    for (name, p) in &parts {
+        if let Some(i) = p.info.filter(|i| i.total_cpus > 0) {
+            let gap = i.total_cpus.saturating_sub(p.nodes.cpus.total());
+            f.push(own(name), [name.into()], gap as f64);
         }
     }
     let f = out.gauge(
@@ -182,7 +200,7 @@ pub fn collect(s: &Snapshot, _: &Options, out: &mut Sink) {
     };
     let f = out.gauge(
         "slurm_partition_jobs",
-        "Jobs in the partition by state (array tasks counted).",
+        "Jobs in the partition by state (array tasks counted); a job submitted to several partitions counts in each, as squeue -p lists it, so sums over partitions may exceed slurm_cluster_jobs.",
         &["partition", "state"],
     );
     for (name, p) in &parts {

@@ -162,6 +162,7 @@ mod tests {
             gpus_total: 0,
             gpus_alloc: 0,
             gpu_type: Name::from(""),
+            gpu_types: Vec::new(),
             partitions: Vec::new(),
             reason: Name::from(""),
             features: Name::from(""),

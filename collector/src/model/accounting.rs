@@ -25,7 +25,8 @@ pub struct FinishedJob {
     pub submit_epoch: u64,
     pub start_epoch: Option<u64>,
     pub end_epoch: u64,
-    /// A final state: see [`FinishedJob::is_final`].
+    /// A final state (see [`FinishedJob::is_final`]), or `Requeued` for an earlier run of a
+    /// requeued job that ended.
     pub state: JobState,
     /// The job's exit code as a shell reports it: the return code, or 128 + signal number
     /// when the job was killed by a signal. `None` when slurmdbd gives neither.

@@ -119,6 +119,10 @@ pub struct Node {
     pub gpus_alloc: u64,
     /// GPU type from GRES (`a100`), empty when untyped or no GPUs.
     pub gpu_type: Name,
+    /// GPUs of each type (`""` untyped), from `gres` (total) and `gres_used` (allocated).
+    /// The totals sum to `gpus_total` and the allocations to `gpus_alloc`; empty when the
+    /// node has no GPUs.
+    pub gpu_types: Vec<GpuTypeCount>,
     pub partitions: Vec<Name>,
     pub reason: Name,
     pub features: Name,
@@ -129,22 +133,29 @@ pub struct Node {
     pub last_busy_epoch: Option<u64>,
 }
 
+/// One GPU type of a node: how many it has and how many are allocated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuTypeCount {
+    /// `a100`, a MIG profile kept whole, or `""` when GRES names no type.
+    pub gpu_type: Name,
+    pub total: u64,
+    pub alloc: u64,
+}
+
 impl Node {
-    /// Whether the scheduler may start work on this node now. Idle CPUs of a node that
-    /// cannot run jobs are reported as `other`, as `sinfo %C` does.
+    /// Whether the node's unallocated resources count as idle, as `sinfo %C` counts them
+    /// (`src/sinfo/sinfo.c`, `_update_sinfo`): they are `other` only when the node is
+    /// drained/draining or its base state is DOWN. Powered-down, failing, not responding,
+    /// planned and maintenance nodes keep their idle CPUs: Slurm powers nodes up for jobs.
     pub fn is_schedulable(&self) -> bool {
-        !matches!(
-            self.base,
-            NodeBaseState::Down
-                | NodeBaseState::Error
-                | NodeBaseState::Future
-                | NodeBaseState::Unknown
-        ) && !self.flags.contains(NodeFlags::DRAIN)
-            && !self.flags.contains(NodeFlags::FAIL)
-            && !self.flags.contains(NodeFlags::NOT_RESPONDING)
-            && !self.flags.contains(NodeFlags::POWERED_DOWN)
-            && !self.flags.contains(NodeFlags::POWERING_DOWN)
-            && !self.flags.contains(NodeFlags::INVALID_REG)
+        self.base != NodeBaseState::Down && !self.flags.contains(NodeFlags::DRAIN)
+    }
+
+    /// Per-type GPU splits; they sum to [`Node::gpu_split`].
+    pub fn gpu_type_splits(&self) -> impl Iterator<Item = (&Name, Split)> + '_ {
+        self.gpu_types
+            .iter()
+            .map(|t| (&t.gpu_type, self.split(t.total, t.alloc)))
     }
 
     /// Splits `total` with `alloc` in use: the rest is idle on a node that can run jobs and
@@ -175,8 +186,17 @@ impl Node {
         self.split(self.real_memory_bytes, self.alloc_memory_bytes)
     }
 
+    /// The node's GPUs; with per-type counts, their sum (each type capped at its own
+    /// total), so per-type series always add up to the node's.
     pub fn gpu_split(&self) -> Split {
-        self.split(self.gpus_total, self.gpus_alloc)
+        if self.gpu_types.is_empty() {
+            return self.split(self.gpus_total, self.gpus_alloc);
+        }
+        let mut s = Split::default();
+        for (_, t) in self.gpu_type_splits() {
+            s.add(t);
+        }
+        s
     }
 }
 
@@ -373,6 +393,11 @@ pub struct SlurmMeta {
     pub release: String,
     /// OpenAPI plugin, `openapi/v0.0.38`, or `cli` for CLI text.
     pub plugin: String,
+    /// The OpenAPI / data_parser version read (`v0.0.41`): the URL's for REST, the
+    /// data_parser's for `--json`; empty when unknown.
+    pub openapi: String,
+    /// Which kind of source read it (`rest`, `cli`); empty when the source does not say.
+    pub source: String,
 }
 
 /// How a source is doing, as the poller last saw it; published as `slurm_exporter_*`.

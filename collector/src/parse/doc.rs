@@ -13,6 +13,39 @@ pub struct Envelope {
     pub meta: SlurmMeta,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+    /// slurmrestd answered `update_time=T` with HTTP 200, an empty data array and the
+    /// warning "No job changes since update_time" (v0.0.37+): the data is unchanged, not
+    /// empty. Sources treat it as HTTP 304.
+    pub unchanged: bool,
+}
+
+impl Envelope {
+    /// Slurm's errors and warnings beside data that was still delivered, as one message
+    /// each, for the source to count and log (`None` when there are none).
+    pub fn notes(&self) -> (Option<String>, Option<String>) {
+        let join = |v: &[String]| (!v.is_empty()).then(|| v.join("; "));
+        let warnings: Vec<String> = if self.unchanged {
+            Vec::new()
+        } else {
+            self.warnings.clone()
+        };
+        (join(&self.errors), join(&warnings))
+    }
+}
+
+/// slurmrestd's "No <what> changes since update_time" warning.
+fn says_unchanged(warnings: &[String]) -> bool {
+    warnings.iter().any(|w| {
+        let w = w.to_ascii_lowercase();
+        w.starts_with("no ") && w.contains("changes since update_time")
+    })
+}
+
+/// A document whose `errors` array is not empty and that carries no data is Slurm saying
+/// no (an expired token, "Protocol authentication error", an unknown job): an error, never
+/// an empty cluster.
+fn refused(env: &Envelope, elements: usize) -> Option<ParseError> {
+    (elements == 0 && !env.errors.is_empty()).then(|| ParseError::Slurm(env.errors.join("; ")))
 }
 
 /// Streams the elements of `array_key` through `parse` into `sink` and returns the envelope.
@@ -39,11 +72,18 @@ pub fn stream_arrays<R: Read, T>(
 ) -> Result<Envelope, ParseError> {
     let mut env = Envelope::default();
     let mut seen = false;
+    let mut elements = 0usize;
     let mut r = DocReader::new(src);
     r.walk_object(|key, r| {
         if let Some(k) = array_keys.iter().copied().find(|k| *k == key) {
             seen = true;
-            return r.for_each_element(|b| parse(k, b), &mut sink);
+            return r.for_each_element(
+                |b| parse(k, b),
+                |x| {
+                    elements += 1;
+                    sink(x)
+                },
+            );
         }
         match key {
             "meta" => {
@@ -65,13 +105,15 @@ pub fn stream_arrays<R: Read, T>(
         }
     })?;
     r.finish()?;
-    if !seen {
-        return Err(if env.errors.is_empty() {
-            ParseError::Missing(array_keys.first().copied().unwrap_or("data"))
-        } else {
-            ParseError::Slurm(env.errors.join("; "))
-        });
+    if let Some(e) = refused(&env, elements) {
+        return Err(e);
     }
+    if !seen {
+        return Err(ParseError::Missing(
+            array_keys.first().copied().unwrap_or("data"),
+        ));
+    }
+    env.unchanged = elements == 0 && says_unchanged(&env.warnings);
     Ok(env)
 }
 
@@ -86,11 +128,28 @@ pub fn small_document(bytes: &[u8]) -> Result<(Envelope, Value), ParseError> {
             msg: "expected a JSON object".into(),
         });
     }
-    let env = Envelope {
+    let mut env = Envelope {
         meta: v.get("meta").map(meta_of).unwrap_or_default(),
         errors: v.get("errors").map(messages).unwrap_or_default(),
         warnings: v.get("warnings").map(messages).unwrap_or_default(),
+        unchanged: false,
     };
+    // Data is whatever is not the envelope; empty arrays, objects and nulls are none.
+    let data = v.as_object().map_or(0, |o| {
+        o.iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "meta" | "errors" | "warnings"))
+            .filter(|(_, x)| match x {
+                Value::Null => false,
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(m) => !m.is_empty(),
+                _ => true,
+            })
+            .count()
+    });
+    if let Some(e) = refused(&env, data) {
+        return Err(e);
+    }
+    env.unchanged = data == 0 && says_unchanged(&env.warnings);
     Ok((env, v))
 }
 
@@ -102,9 +161,16 @@ pub fn meta_of(v: &Value) -> SlurmMeta {
         .and_then(|s| s.get("release"))
         .and_then(Value::as_str)
         .map(str::to_owned)
+        .filter(|r| !r.is_empty())
         .or_else(|| {
+            // Numbers, or strings of digits (v0.0.40+ writes `"major":"24"`).
             let ver = slurm?.get("version")?;
-            let n = |k: &str| ver.get(k).and_then(Value::as_u64);
+            let n = |k: &str| {
+                ver.get(k).and_then(|x| {
+                    x.as_u64()
+                        .or_else(|| x.as_str().and_then(|s| s.trim().parse().ok()))
+                })
+            };
             Some(format!(
                 "{}.{:02}.{}",
                 n("major")?,
@@ -126,7 +192,26 @@ pub fn meta_of(v: &Value) -> SlurmMeta {
         })
         .unwrap_or_default()
         .to_owned();
-    SlurmMeta { release, plugin }
+    // The version read: the data_parser's (`data_parser/v0.0.41`), else the plugin's own
+    // (`openapi/v0.0.38`); `openapi/slurmctld` names none.
+    let openapi = v
+        .get("plugin")
+        .or_else(|| v.get("plugins"))
+        .and_then(|p| {
+            ["data_parser", "type"]
+                .iter()
+                .filter_map(|k| p.get(*k).and_then(Value::as_str))
+                .filter_map(|s| s.rsplit('/').next())
+                .find(|s| s.starts_with("v0.") || s.starts_with("v1."))
+        })
+        .unwrap_or_default()
+        .to_owned();
+    SlurmMeta {
+        release,
+        plugin,
+        openapi,
+        source: String::new(),
+    }
 }
 
 /// Error and warning lists: objects with `description`/`error`/`warning`, or plain strings.

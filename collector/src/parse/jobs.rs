@@ -4,11 +4,16 @@
 //! - a pending array meta-record (`array_task_string: "9-40%8"`) stands for 32 jobs;
 //! - memory is the job's total: allocated TRES when running, requested TRES when pending,
 //!   and `memory_per_node x nodes` / `memory_per_cpu x cpus` when no TRES string is given;
-//! - job states with flags (v0.0.40+: `["RUNNING","COMPLETING"]`) keep the base state.
+//! - job states with flags (v0.0.40+: `["RUNNING","COMPLETING"]`) keep the base state;
+//! - GPUs come from the first field that names them, in this order of authority (see
+//!   [`job_gpus`]): allocated TRES, `gres_detail` (one entry per allocated node), requested
+//!   TRES, `tres_per_job`, `tres_per_node` x nodes, `tres_per_task` x tasks. A pending job
+//!   reads its request only. Clusters without `gres/gpu` in `AccountingStorageTRES` write
+//!   no GPUs in the TRES strings, so the later fields are what names them there.
 
 use super::doc::{stream_array, Envelope};
 use super::flex::{Flex, FlexStr, StrList};
-use super::hostlist::{array_task_count, parse_tres};
+use super::hostlist::{array_task_count, parse_gpu_request, parse_tres, Gres, Tres};
 use super::stream::{parse_one, Parsed};
 use super::ParseError;
 use crate::model::{Interner, Job, JobState};
@@ -53,6 +58,50 @@ struct JobRecord<'a> {
     exit_code: Flex,
     #[serde(borrow)]
     nodes: FlexStr<'a>,
+    #[serde(borrow)]
+    gres_detail: StrList<'a>,
+    #[serde(borrow)]
+    tres_per_job: FlexStr<'a>,
+    #[serde(borrow)]
+    tres_per_node: FlexStr<'a>,
+    #[serde(borrow)]
+    tres_per_task: FlexStr<'a>,
+    #[serde(alias = "num_tasks")]
+    tasks: Flex,
+}
+
+/// A job's GPUs and their type, from the first field that names GPUs (module docs).
+fn job_gpus(r: &JobRecord<'_>, holds: bool, alloc: &Tres, req: &Tres, nodes: u64) -> (u64, String) {
+    let tres = |t: &Tres| t.gpus.map(|n| (n, t.gpu_type.clone().unwrap_or_default()));
+    let of = |g: Gres, times: u64| (g.gpus.saturating_mul(times), g.gpu_type);
+    let detail = || {
+        let mut sum = Gres::default();
+        let mut any = false;
+        for d in r.gres_detail.iter() {
+            if let Some(g) = parse_gpu_request(d) {
+                any = true;
+                sum.gpus = sum.gpus.saturating_add(g.gpus);
+                if sum.gpu_type.is_empty() {
+                    sum.gpu_type = g.gpu_type;
+                }
+            }
+        }
+        any.then(|| of(sum, 1))
+    };
+    let per = |s: &FlexStr<'_>, times: u64| parse_gpu_request(s.as_str()).map(|g| of(g, times));
+    let tasks = r.tasks.u64().unwrap_or(1).max(1);
+    let request = || {
+        tres(req)
+            .or_else(|| per(&r.tres_per_job, 1))
+            .or_else(|| per(&r.tres_per_node, nodes.max(1)))
+            .or_else(|| per(&r.tres_per_task, tasks))
+    };
+    if holds {
+        tres(alloc).or_else(detail).or_else(request)
+    } else {
+        request().or_else(|| tres(alloc))
+    }
+    .unwrap_or_default()
 }
 
 fn job_state(tokens: &StrList<'_>) -> JobState {
@@ -111,6 +160,7 @@ fn convert(r: JobRecord<'_>, names: &mut Interner) -> Job {
                 .map(|m| m.saturating_mul(MIB).saturating_mul(cpus))
         })
         .unwrap_or(0);
+    let (gpus, gpu_type) = job_gpus(&r, holds, &alloc, &req, nodes);
     let epoch = |f: Flex| f.u64().filter(|&t| t > 0);
     let reason = r.state_reason.as_str();
     Job {
@@ -127,15 +177,8 @@ fn convert(r: JobRecord<'_>, names: &mut Interner) -> Job {
         cpus,
         nodes,
         memory_bytes,
-        gpus: pick(alloc.gpus, req.gpus).unwrap_or(0),
-        gpu_type: names.intern(
-            if holds {
-                alloc.gpu_type.as_deref().or(req.gpu_type.as_deref())
-            } else {
-                req.gpu_type.as_deref().or(alloc.gpu_type.as_deref())
-            }
-            .unwrap_or(""),
-        ),
+        gpus,
+        gpu_type: names.intern(&gpu_type),
         submit_epoch: epoch(r.submit_time),
         start_epoch: epoch(r.start_time),
         end_epoch: epoch(r.end_time),

@@ -15,10 +15,10 @@
 
 use super::doc::{stream_arrays, Envelope};
 use super::flex::{Flex, FlexStr, Lenient, StrList};
-use super::hostlist::parse_gres;
+use super::hostlist::{expand, parse_gres, Gres};
 use super::stream::{parse_one, Parsed};
 use super::ParseError;
-use crate::model::{Interner, Node, NodeBaseState, NodeFlags};
+use crate::model::{GpuTypeCount, Interner, Job, Node, NodeBaseState, NodeFlags};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::io::Read;
@@ -60,6 +60,64 @@ struct NodeRecord<'a> {
     last_busy: Flex,
 }
 
+/// A node's GPUs by type from its `gres` (totals) and `gres_used` (allocations), and the
+/// node totals they sum to. Allocations Slurm writes without a type, or with a type the
+/// totals lack, fill the node's types in order; no type is allocated beyond its total.
+pub fn gpu_types(gres: &Gres, used: &Gres, names: &mut Interner) -> (Vec<GpuTypeCount>, u64, u64) {
+    let mut out: Vec<GpuTypeCount> = gres
+        .by_type
+        .iter()
+        .map(|(ty, total)| GpuTypeCount {
+            gpu_type: names.intern(ty),
+            total: *total,
+            alloc: used.of(ty).min(*total),
+        })
+        .collect();
+    let mut pool: u64 = used
+        .by_type
+        .iter()
+        .filter(|(ty, _)| gres.by_type.iter().all(|(t, _)| t != ty))
+        .map(|(_, n)| *n)
+        .sum();
+    for t in &mut out {
+        let take = pool.min(t.total - t.alloc);
+        t.alloc += take;
+        pool -= take;
+    }
+    let total = out.iter().map(|t| t.total).sum();
+    let alloc = out.iter().map(|t| t.alloc).sum();
+    (out, total, alloc)
+}
+
+/// Allocated CPUs of MIXED nodes whose record does not say (OpenAPI v0.0.36 has no
+/// `alloc_cpus`): each job holding resources shares its CPUs evenly over its nodes. A MIXED
+/// node has some CPUs allocated by definition, so `alloc_cpus == 0` marks an unknown count;
+/// ALLOCATED nodes without the field are taken as fully allocated when parsed.
+pub fn fill_alloc_from_jobs(nodes: &mut [Node], jobs: &[Job]) {
+    let unknown: HashMap<crate::model::Name, usize> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.base == NodeBaseState::Mixed && n.alloc_cpus == 0)
+        .map(|(i, n)| (n.name.clone(), i))
+        .collect();
+    if unknown.is_empty() {
+        return;
+    }
+    for j in jobs.iter().filter(|j| j.state.holds_resources()) {
+        let hosts = expand(&j.node_list).unwrap_or_default();
+        let n = hosts.len() as u64;
+        for (i, h) in hosts.iter().enumerate() {
+            if let Some(&k) = unknown.get(h.as_str()) {
+                let node = &mut nodes[k];
+                node.alloc_cpus = node
+                    .alloc_cpus
+                    .saturating_add(share(j.cpus, n, i as u64))
+                    .min(node.cpus);
+            }
+        }
+    }
+}
+
 fn convert(r: NodeRecord<'_>, names: &mut Interner) -> Node {
     let mut base = None;
     let mut flags = NodeFlags::default();
@@ -73,20 +131,34 @@ fn convert(r: NodeRecord<'_>, names: &mut Interner) -> Node {
     }
     let gres = parse_gres(r.gres.as_str());
     let used = parse_gres(r.gres_used.as_str());
+    let (gpu_types, gpus_total, gpus_alloc) = gpu_types(&gres, &used, names);
     let epoch = |f: Flex| f.u64().filter(|&t| t > 0);
+    let base = base.unwrap_or(NodeBaseState::Unknown);
+    let cpus = r.cpus.u64().unwrap_or(0);
+    // v0.0.36 has no `alloc_cpus`: an ALLOCATED node is full; MIXED ones are filled from
+    // the jobs by `fill_alloc_from_jobs`.
+    let alloc_cpus = r
+        .alloc_cpus
+        .u64()
+        .unwrap_or(if base == NodeBaseState::Allocated {
+            cpus
+        } else {
+            0
+        });
     Node {
         name: names.intern(r.name.as_str()),
-        base: base.unwrap_or(NodeBaseState::Unknown),
+        base,
         flags,
-        cpus: r.cpus.u64().unwrap_or(0),
-        alloc_cpus: r.alloc_cpus.u64().unwrap_or(0),
+        cpus,
+        alloc_cpus,
         real_memory_bytes: r.real_memory.u64().unwrap_or(0).saturating_mul(MIB),
         alloc_memory_bytes: r.alloc_memory.u64().unwrap_or(0).saturating_mul(MIB),
         free_memory_bytes: r.free_memory.u64().map(|m| m.saturating_mul(MIB)),
         cpu_load: r.cpu_load.u64().map(|l| l as f64 / 100.0),
-        gpus_total: gres.gpus,
-        gpus_alloc: used.gpus.min(gres.gpus.max(used.gpus)),
+        gpus_total,
+        gpus_alloc,
         gpu_type: names.intern(&gres.gpu_type),
+        gpu_types,
         partitions: r.partitions.iter().map(|p| names.intern(p)).collect(),
         reason: names.intern(r.reason.as_str()),
         features: names.intern(r.features.as_str()),
@@ -220,6 +292,8 @@ fn expand_group(r: SinfoRecord<'_>, names: &mut Interner) -> Vec<Node> {
     }
     let gres = parse_gres(r.gres.0.total.as_str());
     let used = parse_gres(r.gres.0.used.as_str());
+    // A group shares its GRES string: every host has the group's types and use.
+    let (gpu_types, gpus_total, gpus_alloc) = gpu_types(&gres, &used, names);
     let partition = r.partition.0.name.as_str();
     let partitions: Vec<_> = if partition.is_empty() {
         Vec::new()
@@ -243,9 +317,10 @@ fn expand_group(r: SinfoRecord<'_>, names: &mut Interner) -> Vec<Node> {
             alloc_memory_bytes: share(alloc_mem, n, i as u64).saturating_mul(MIB),
             free_memory_bytes: free.map(|m| m.saturating_mul(MIB)),
             cpu_load: load.map(|l| l as f64 / 100.0),
-            gpus_total: gres.gpus,
-            gpus_alloc: used.gpus.min(gres.gpus.max(used.gpus)),
+            gpus_total,
+            gpus_alloc,
             gpu_type: gpu_type.clone(),
+            gpu_types: gpu_types.clone(),
             partitions: partitions.clone(),
             reason: reason.clone(),
             features: features.clone(),
@@ -382,6 +457,66 @@ mod tests {
         assert_eq!(by("cpu-09").free_memory_bytes, None);
         let alloc: u64 = nodes.iter().map(|n| n.alloc_cpus).sum();
         assert_eq!(alloc, 307, "group totals are shared, never lost");
+    }
+
+    mod generated {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn gres() -> impl Strategy<Value = String> {
+            let entry = (
+                prop_oneof![
+                    Just(""),
+                    Just("(null)"),
+                    Just("a100"),
+                    Just("h100"),
+                    Just("1g.5gb")
+                ],
+                0u64..9,
+                prop_oneof![
+                    Just(""),
+                    Just("(S:0-1)"),
+                    Just("(IDX:0-3)"),
+                    Just("(IDX:N/A)")
+                ],
+            )
+                .prop_map(|(t, n, a)| {
+                    if t.is_empty() {
+                        format!("gpu:{n}{a}")
+                    } else {
+                        format!("gpu:{t}:{n}{a}")
+                    }
+                });
+            let other = prop_oneof![Just("shard:8".to_owned()), Just("mps:100".to_owned())];
+            proptest::collection::vec(prop_oneof![3 => entry, 1 => other], 0..5)
+                .prop_map(|v| v.join(","))
+        }
+
+        proptest! {
+            /// Whatever `gres` and `gres_used` say, per-type counts sum to the node's, no type
+            /// is allocated beyond its total, and the per-type splits sum to the node split.
+            #[test]
+            fn per_type_gpus_sum_to_the_node(total in gres(), used in gres(), drained in any::<bool>()) {
+                let mut names = Interner::default();
+                let (types, t, a) = gpu_types(&parse_gres(&total), &parse_gres(&used), &mut names);
+                prop_assert_eq!(t, types.iter().map(|x| x.total).sum::<u64>());
+                prop_assert_eq!(a, types.iter().map(|x| x.alloc).sum::<u64>());
+                prop_assert!(types.iter().all(|x| x.alloc <= x.total));
+                prop_assert_eq!(t, parse_gres(&total).gpus);
+                let state = if drained { r#"["IDLE","DRAIN"]"# } else { r#"["MIXED"]"# };
+                let doc = format!(
+                    r#"{{"nodes":[{{"name":"n","state":{state},"gres":{total:?},"gres_used":{used:?}}}]}}"#
+                );
+                let (_, nodes) = parse_nodes(doc.as_bytes(), &mut names).expect("parses");
+                let n = &nodes[0];
+                let mut sum = crate::model::Split::default();
+                for (_, split) in n.gpu_type_splits() {
+                    sum.add(split);
+                }
+                prop_assert_eq!(sum, n.gpu_split());
+                prop_assert_eq!(n.gpu_split().total(), n.gpus_total);
+            }
+        }
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //!
 //! The document can be large (a busy day is 100,000 records of 3-8 KB each, more with
 //! steps), so it is streamed record by record like `squeue --json`; each record's `steps`
-//! are skipped unread. Only finished records are kept: a time window also returns jobs still
-//! pending or running, and those are counted when they end.
+//! are skipped unread. Only finished runs are kept: a time window also returns jobs still
+//! pending or running, and those are counted when they end. Every run counts: a job
+//! requeued after a node failure or preemption has one record per run (`sacct -D`), the
+//! earlier ones REQUEUED with an end time, and each is kept.
 //!
 //! Shapes by version, all read by the one record type below:
 //! - `state.current`: `"COMPLETED"` (v0.0.38/39) or `["COMPLETED"]` (v0.0.40+);
@@ -219,7 +221,9 @@ fn convert(r: Record<'_>, names: &mut Interner) -> Option<FinishedJob> {
         .unwrap_or(JobState::Other);
     let time = &r.time.0;
     let end = time.end.u64().filter(|&t| t > 0)?;
-    if !FinishedJob::is_final(state) {
+    // A REQUEUED record with an end time is a run that ended (a node failed, the job was
+    // preempted or requeued): it held its resources, so it counts, as `sacct -D` lists it.
+    if !FinishedJob::is_final(state) && state != JobState::Requeued {
         return None;
     }
     let start = time.start.u64().filter(|&t| t > 0);

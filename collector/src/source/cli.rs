@@ -6,13 +6,15 @@
 //! commands per poll: `squeue --json`, `sinfo --json`, `scontrol show partitions`.
 #![allow(clippy::disallowed_methods)]
 
-use super::{now_epoch, Counted, Extras, Parts, PollFuture, PollRequest, Source, SourceError};
+use super::{
+    now_epoch, slurm_notes, Counted, Extras, Parts, PollFuture, PollRequest, Source, SourceError,
+};
 use crate::model::Interner;
 use crate::parse::associations::parse_sshare_text;
 use crate::parse::diag::parse_sdiag_text;
 use crate::parse::jobs::parse_jobs;
 use crate::parse::licenses::parse_scontrol_licenses_text;
-use crate::parse::nodes::parse_nodes;
+use crate::parse::nodes::{fill_alloc_from_jobs, parse_nodes};
 use crate::parse::partitions::parse_partitions_text;
 use crate::parse::ping::parse_scontrol_ping_text;
 use crate::parse::qos::{parse_sacctmgr_qos_text, SACCTMGR_QOS_FORMAT};
@@ -141,8 +143,9 @@ impl CliConfig {
         }
         match status {
             Some(st) if st.success() => {}
-            // We killed it because its output was garbage: the parse error is the news.
-            Some(_) if parsed.is_err() => {}
+            // We killed it because its output was garbage: the parse error is the news. A
+            // command that exited non-zero by itself (an exit code, not our signal) is.
+            Some(st) if parsed.is_err() && st.code().is_none() => {}
             Some(st) => {
                 return Err(SourceError::Exit {
                     what,
@@ -233,12 +236,18 @@ impl CliSource {
                 what: "scontrol show partitions".into(),
                 err,
             })?;
-        let meta = if env.meta.release.is_empty() {
+        let mut nodes = nodes;
+        fill_alloc_from_jobs(&mut nodes, &jobs);
+        let mut warnings = slurm_notes("squeue --json", &env);
+        warnings.extend(slurm_notes("sinfo --json", &nenv));
+        let mut meta = if env.meta.release.is_empty() {
             nenv.meta
         } else {
             env.meta
         };
+        meta.source = "cli".into();
         let mut parts = Parts {
+            warnings,
             meta,
             cluster: None,
             nodes: Some(nodes),
@@ -344,9 +353,10 @@ const ACCOUNTING_LOOKBACK_SECONDS: u64 = 3600;
 /// that were in one of these states inside the window, i.e. that ENDED in it; without
 /// one, sacct (and slurmdbd's REST jobs query) also returns running and pending jobs, and
 /// misses jobs cancelled before they ever became eligible (seen on 22.05).
-const SACCT_FINAL_STATES: &str = "BF,CA,CD,DL,F,NF,OOM,PR,TO";
+const SACCT_FINAL_STATES: &str = "BF,CA,CD,DL,F,NF,OOM,PR,RQ,TO";
 
-/// `sacct --json --allusers --allocations --starttime now-N --endtime now --state ...`.
+/// `sacct --json --allusers --allocations --duplicates --starttime now-N --endtime now
+/// --state ...`; `--duplicates` (`-D`) lists every run of a requeued job, each a record.
 /// `--allocations` (`-X`) drops the steps, 2-3x smaller output; times are relative to the
 /// local clock, so the child's `TZ` does not matter.
 fn sacct_args(since: Option<u64>, now: u64) -> Vec<String> {
@@ -355,6 +365,7 @@ fn sacct_args(since: Option<u64>, now: u64) -> Vec<String> {
         "--json",
         "--allusers",
         "--allocations",
+        "--duplicates",
         "--starttime",
         &format!("now-{back}"),
         "--endtime",
@@ -456,7 +467,7 @@ mod tests {
     fn sacct_reads_only_what_ended_since_the_cursor() {
         assert_eq!(
             sacct_args(Some(1_000), 1_600).join(" "),
-            "--json --allusers --allocations --starttime now-600 --endtime now --state BF,CA,CD,DL,F,NF,OOM,PR,TO"
+            "--json --allusers --allocations --duplicates --starttime now-600 --endtime now --state BF,CA,CD,DL,F,NF,OOM,PR,RQ,TO"
         );
         assert!(sacct_args(None, 1_600).contains(&"now-3600".to_owned()));
     }

@@ -157,6 +157,14 @@ pub enum SourceError {
     Io { what: String, msg: String },
     #[error("{0}")]
     Config(String),
+    /// Errors (`warning: false`) or warnings Slurm wrote beside data it still delivered;
+    /// the data is used, the note counted and logged.
+    #[error("{what}: Slurm {}: {msg}", if *warning { "warns" } else { "reports errors beside its data" })]
+    SlurmNote {
+        what: String,
+        msg: String,
+        warning: bool,
+    },
 }
 
 impl SourceError {
@@ -166,13 +174,36 @@ impl SourceError {
             SourceError::Connect { .. } => "connect",
             SourceError::Auth { .. } => "auth",
             SourceError::Http { .. } => "http",
+            // Slurm answered, and said no: an expired token, an unknown job, ...
+            SourceError::Parse {
+                err: crate::parse::ParseError::Slurm(_),
+                ..
+            } => "slurm",
             SourceError::Parse { .. } => "parse",
             SourceError::Spawn { .. } => "spawn",
             SourceError::Exit { .. } => "exit",
             SourceError::Io { .. } => "io",
             SourceError::Config(_) => "config",
+            SourceError::SlurmNote { warning: false, .. } => "slurm_partial",
+            SourceError::SlurmNote { warning: true, .. } => "slurm_warning",
         }
     }
+}
+
+/// Slurm's errors and warnings beside data it delivered (a partial answer), as warnings
+/// for the poller to count (`slurm_partial`, `slurm_warning`) and log.
+pub fn slurm_notes(what: &str, env: &crate::parse::doc::Envelope) -> Vec<SourceError> {
+    let (errors, warnings) = env.notes();
+    [(errors, false), (warnings, true)]
+        .into_iter()
+        .filter_map(|(msg, warning)| {
+            Some(SourceError::SlurmNote {
+                what: what.to_owned(),
+                msg: msg?,
+                warning,
+            })
+        })
+        .collect()
 }
 
 pub type PollFuture<'a> = Pin<Box<dyn Future<Output = Result<Parts, SourceError>> + Send + 'a>>;

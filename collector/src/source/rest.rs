@@ -9,13 +9,16 @@
 //! - Bodies stream into the parsers; nothing is held whole.
 
 use super::cli::CliConfig;
-use super::{now_epoch, ChunkReader, Extras, Parts, PollFuture, PollRequest, Source, SourceError};
+use super::{
+    now_epoch, slurm_notes, ChunkReader, Extras, Parts, PollFuture, PollRequest, Source,
+    SourceError,
+};
 use crate::model::Interner;
 use crate::parse::associations::{merge, parse_associations_json, parse_shares_json};
 use crate::parse::diag::parse_diag_json;
 use crate::parse::jobs::parse_jobs;
 use crate::parse::licenses::parse_licenses_json;
-use crate::parse::nodes::parse_nodes;
+use crate::parse::nodes::{fill_alloc_from_jobs, parse_nodes};
 use crate::parse::partitions::parse_partitions;
 use crate::parse::ping::parse_ping_json;
 use crate::parse::qos::parse_qos_json;
@@ -294,10 +297,10 @@ impl RestSource {
                 }
             }
         }
-        if let Ok((env, _)) = crate::parse::doc::small_document(&buf) {
-            if !env.errors.is_empty() {
-                return env.errors.join("; ");
-            }
+        match crate::parse::doc::small_document(&buf) {
+            Err(ParseError::Slurm(msg)) => return msg,
+            Ok((env, _)) if !env.errors.is_empty() => return env.errors.join("; "),
+            _ => {}
         }
         let text = String::from_utf8_lossy(&buf);
         let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -567,26 +570,36 @@ impl RestSource {
             }
             other => other?,
         };
+        // "No job changes since update_time" with an empty array is slurmrestd's 304.
         if let Fetched::Data((env, jobs), n) = jobs {
-            parts.meta = env.meta;
-            parts.jobs = Some(jobs);
             parts.bytes += n;
-            next[JOBS] = Some(fetched_epoch);
+            parts.warnings.extend(slurm_notes(&v.path("jobs"), &env));
+            parts.meta = env.meta;
+            if !env.unchanged {
+                parts.jobs = Some(jobs);
+                next[JOBS] = Some(fetched_epoch);
+            }
         }
-        if let Fetched::Data((env, nodes), n) = self
+        if let Fetched::Data((env, mut nodes), n) = self
             .fetch(format!("{}{}", v.path("nodes"), q(NODES)), token, |r| {
                 parse_nodes(r, &mut Interner::default())
             })
             .await?
         {
+            parts.bytes += n;
+            parts.warnings.extend(slurm_notes(&v.path("nodes"), &env));
             if parts.meta.release.is_empty() {
                 parts.meta = env.meta;
             }
-            parts.nodes = Some(nodes);
-            parts.bytes += n;
-            next[NODES] = Some(fetched_epoch);
+            if !env.unchanged {
+                if let Some(jobs) = &parts.jobs {
+                    fill_alloc_from_jobs(&mut nodes, jobs);
+                }
+                parts.nodes = Some(nodes);
+                next[NODES] = Some(fetched_epoch);
+            }
         }
-        if let Fetched::Data((_, partitions), n) = self
+        if let Fetched::Data((env, partitions), n) = self
             .fetch_small(
                 format!("{}{}", v.path("partitions"), q(PARTITIONS)),
                 token,
@@ -594,9 +607,14 @@ impl RestSource {
             )
             .await?
         {
-            parts.partitions = Some(partitions);
             parts.bytes += n;
-            next[PARTITIONS] = Some(fetched_epoch);
+            parts
+                .warnings
+                .extend(slurm_notes(&v.path("partitions"), &env));
+            if !env.unchanged {
+                parts.partitions = Some(partitions);
+                next[PARTITIONS] = Some(fetched_epoch);
+            }
         }
         self.optional_parts(v, token, &mut parts).await;
         if self.cfg.extras.accounting {
@@ -607,6 +625,9 @@ impl RestSource {
         if parts.meta.plugin.is_empty() {
             parts.meta.plugin = format!("openapi/{}", v.name);
         }
+        // The URL's version is the one read, whatever the plugin calls itself.
+        parts.meta.openapi = v.name.to_owned();
+        parts.meta.source = "rest".into();
         st.last = next;
         Ok(parts)
     }
