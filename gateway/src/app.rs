@@ -6,7 +6,7 @@ use crate::layer::authn::Authenticator;
 use crate::layer::authz::Authorizer;
 use crate::layer::quota::{Quota, QuotaConfig};
 use crate::layer::rate_limit::RateLimitConfig;
-use crate::pii::Pseudonymizer;
+use crate::policy::pii::Pseudonymizer;
 use crate::stack::{self, AppState, Limits, Tenancy, TenancyHandle};
 use crate::tls::{self, ReloadableTls, TlsConfig};
 use collector::families::{self, Options};
@@ -317,7 +317,7 @@ pub struct Serving {
     /// The config file reloaded on SIGHUP and on change (see `crate::reload`).
     pub config_path: Option<PathBuf>,
     /// The admin listener (the gateway's own metrics and health), if any.
-    pub admin: Option<crate::admin::AdminConfig>,
+    pub admin: Option<crate::routes::admin::AdminConfig>,
 }
 
 pub async fn run_server(
@@ -345,7 +345,7 @@ pub async fn run_server(
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let admin = match &admin {
-        Some(a) => Some(crate::admin::bind(a).await?),
+        Some(a) => Some(crate::routes::admin::bind(a).await?),
         None => None,
     };
     if let Some(a) = &auditor {
@@ -367,14 +367,15 @@ pub async fn run_server(
     }
     let store = Arc::new(Store::default());
     let poller = tokio::spawn(poller::run_clusters(clusters, store.clone(), options));
-    let metrics = Arc::new(crate::admin::GatewayMetrics::new());
+    let metrics = Arc::new(crate::metrics::GatewayMetrics::new());
     let state = AppState {
         store,
         tenancy: tenancy.clone(),
         auditor: auditor.clone(),
         metrics: metrics.clone(),
+        bodies: Default::default(),
     };
-    let admin = admin.map(|l| tokio::spawn(crate::admin::serve(l, state.clone())));
+    let admin = admin.map(|l| tokio::spawn(crate::routes::admin::serve(l, state.clone())));
     let app = stack::build(state, limits);
     tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
     on_ready(bound);
@@ -457,7 +458,7 @@ struct DemoSecrets {
 
 async fn demo_secrets(dir: &std::path::Path) -> Result<DemoSecrets, String> {
     use crate::layer::authn::{AuthnConfig, CertIdentityConfig};
-    use crate::tenancy::{Role, TenantId, TenantScope};
+    use crate::policy::tenancy::{Role, TenantId, TenantScope};
     let names: Vec<&str> = DEMO_TENANTS.iter().map(|(n, _)| *n).collect();
     let certs = crate::devcerts::generate(&dir.join("certs"), &names)?;
     let mut auth = AuthnConfig::default();

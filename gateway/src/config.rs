@@ -1,7 +1,7 @@
 //! The TOML configuration, validated strictly: an unknown key, a wrong type or a missing
 //! required value is an error that names the file, the key and what was expected.
 
-use crate::tenancy::{TenantId, TenantScope};
+use crate::policy::tenancy::{TenantId, TenantScope};
 use collector::families::Options;
 use collector::poller::PollConfig;
 use collector::source::cli::CliConfig;
@@ -122,7 +122,7 @@ pub struct ServerConfig {
     /// TLS (1.3 by default) and client certificates, with exporter-toolkit's field names.
     pub tls: Option<crate::tls::TlsConfig>,
     /// A second, plain-HTTP listener for the gateway's own metrics and health; none without it.
-    pub admin: Option<crate::admin::AdminConfig>,
+    pub admin: Option<crate::routes::admin::AdminConfig>,
     /// How changed files are noticed (SIGHUP always reloads); see `crate::reload`.
     #[serde(default)]
     pub reload: crate::reload::ReloadConfig,

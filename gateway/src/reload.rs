@@ -24,8 +24,8 @@
 //! (`slurm_exporter_gateway_config_reloads_total`, `..._config_info{digest}`) and to every
 //! hook given to [`Reloader::on_reload`] (the audit log).
 
-use crate::admin::GatewayMetrics;
 use crate::config::Config;
+use crate::metrics::GatewayMetrics;
 use crate::stack::TenancyHandle;
 use crate::tls::ReloadableTls;
 use serde::Deserialize;
@@ -393,7 +393,8 @@ impl Reloader {
                 }
             }
         };
-        self.metrics.reload(&ev);
+        self.metrics
+            .reload(ev.trigger.as_str(), ev.ok, &ev.config_digest);
         for hook in &self.hooks {
             hook(&ev);
         }

@@ -4,8 +4,8 @@
 
 use crate::layer::authn::{Authenticator, AuthnLayer};
 use crate::layer::rate_limit::{PerIpLayer, PerPrincipalLayer};
+use crate::policy::tenancy::{TenantId, TenantScope};
 use crate::routes;
-use crate::tenancy::{TenantId, TenantScope};
 use arc_swap::ArcSwap;
 use axum::Router;
 use collector::store::Store;
@@ -23,8 +23,10 @@ pub struct AppState {
     pub tenancy: Option<TenancyHandle>,
     /// `None`: no `[audit]`. Otherwise every request gets a record before its answer leaves.
     pub auditor: Option<Arc<crate::layer::audit::Auditor>>,
-    /// The gateway's own metrics, served on the admin listener (`crate::admin`).
-    pub metrics: Arc<crate::admin::GatewayMetrics>,
+    /// The gateway's own metrics, served on the admin listener (`crate::routes::admin`).
+    pub metrics: Arc<crate::metrics::GatewayMetrics>,
+    /// Encoded bodies of the newest generation, by view, format and compression.
+    pub bodies: Arc<crate::serve::BodyCache>,
 }
 
 impl AppState {
@@ -36,6 +38,7 @@ impl AppState {
             tenancy: None,
             auditor: None,
             metrics: Default::default(),
+            bodies: Default::default(),
         }
     }
 }
@@ -81,7 +84,7 @@ pub struct Tenancy {
     pub authn: Arc<Authenticator>,
     pub scopes: BTreeMap<TenantId, TenantScope>,
     /// Without it viewers are refused: they never see user names in clear.
-    pub pii: Option<crate::pii::Pseudonymizer>,
+    pub pii: Option<crate::policy::pii::Pseudonymizer>,
     /// Which role may read which view (casbin RBAC with tenants as domains).
     pub authz: Arc<crate::layer::authz::Authorizer>,
     /// Each tenant's series quota (not applied to operators' full view).

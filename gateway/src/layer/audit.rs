@@ -1,6 +1,6 @@
 //! The audit layer: one encrypted, hash-chained record (the `audit` crate) for every request
 //! through the gateway, written before the response leaves; the same place counts the
-//! request in the gateway's self-metrics ([`crate::admin::GatewayMetrics`]).
+//! request in the gateway's self-metrics ([`crate::metrics::GatewayMetrics`]).
 //!
 //! It sits outermost in [`crate::stack`], so it sees every answer: served scrapes, 401s,
 //! 403s, 429s, quota refusals, 404s and timeouts. It reads what the inner layers decided
@@ -16,11 +16,11 @@
 //! requests); `"queued"` answers as soon as the record is queued and refuses once the writer
 //! has failed. Both choices are written into the log's start-up record.
 
-use crate::admin::GatewayMetrics;
 use crate::layer::authn::AuthnFailure;
 use crate::layer::quota::QuotaRefused;
 use crate::layer::rate_limit::RateLimited;
-use crate::tenancy::Principal;
+use crate::metrics::GatewayMetrics;
+use crate::policy::tenancy::Principal;
 use audit::{AuditLog, Decision, Event, EventKind};
 use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, MatchedPath};

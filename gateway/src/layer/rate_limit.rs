@@ -22,7 +22,8 @@
 //! tracked callers keep their own budgets, and rotating source addresses or tokens buys an
 //! attacker one shared budget, not a fresh one per key, nor more memory.
 
-use crate::tenancy::{Principal, TenantId};
+pub use crate::policy::outcome::RateLimited;
+use crate::policy::tenancy::{Principal, TenantId};
 use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -255,24 +256,6 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
 
 // ---------------------------------------------------------------------------------------
 // Outcomes
-
-/// Which limit refused a request; a response extension for the audit layer and the logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateLimited {
-    Ip,
-    Tenant,
-    Principal,
-}
-
-impl RateLimited {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RateLimited::Ip => "ip",
-            RateLimited::Tenant => "tenant",
-            RateLimited::Principal => "principal",
-        }
-    }
-}
 
 /// `Retry-After` for a wait: whole seconds, rounded up, at least 1.
 pub fn retry_after_secs(wait: Duration) -> u64 {
@@ -588,8 +571,8 @@ mod tests {
         let p = Principal {
             id: "x".into(),
             tenant: TenantId::parse("t").expect("tenant"),
-            role: crate::tenancy::Role::Viewer,
-            method: crate::tenancy::AuthMethod::ApiToken,
+            role: crate::policy::tenancy::Role::Viewer,
+            method: crate::policy::tenancy::AuthMethod::ApiToken,
         };
         let pl = PerPrincipalLayer::new(&one);
         assert!(pl.check_principal(&p).is_ok());

@@ -1,5 +1,6 @@
 //! One file per route family. Unknown paths are 404: deny by default.
 
+pub mod admin;
 pub mod federate;
 pub mod health;
 pub mod metrics;

@@ -13,7 +13,7 @@ use super::{
     check_url, de_opt_roles, de_opt_tenants, de_role_map, de_tenant_map, http_client, read_limited,
     read_secret_file, AuthnConfigError, ClaimRules, FailureReason, SecretString,
 };
-use crate::tenancy::{AuthMethod, Principal, Role, TenantId};
+use crate::policy::tenancy::{AuthMethod, Principal, Role, TenantId};
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenResponse, BasicTokenType,
 };

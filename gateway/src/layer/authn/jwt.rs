@@ -17,7 +17,7 @@ use super::{
     check_url, de_opt_roles, de_opt_tenants, de_role_map, de_tenant_map, get_json, http_client,
     AuthnConfigError, ClaimRules, FailureReason,
 };
-use crate::tenancy::{AuthMethod, Principal, Role, TenantId};
+use crate::policy::tenancy::{AuthMethod, Principal, Role, TenantId};
 use arc_swap::ArcSwap;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};

@@ -9,7 +9,7 @@
 //! token, id included, and is compared in constant time.
 
 use super::{de_role, de_tenant, ser_role, ser_tenant, AuthnConfigError, FailureReason};
-use crate::tenancy::{AuthMethod, Principal, Role, TenantId};
+use crate::policy::tenancy::{AuthMethod, Principal, Role, TenantId};
 use rand::TryRngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
