@@ -1,13 +1,14 @@
 //! Wiring: a source from the configuration, the poller, the store and the HTTP server.
 
-use crate::config::{AccountingConfig, Config, SimSection, SourceConfig, SourceKind};
 use crate::layer::audit::{Auditor, OnFailure};
 use crate::layer::authn::Authenticator;
 use crate::layer::authz::Authorizer;
 use crate::layer::quota::{Quota, QuotaConfig};
 use crate::layer::rate_limit::RateLimitConfig;
 use crate::policy::pii::Pseudonymizer;
-use crate::stack::{self, AppState, Limits, Tenancy, TenancyHandle};
+use crate::settings::{AccountingConfig, Settings, SimSection, SourceConfig, SourceKind};
+use crate::stack::{self, Limits};
+use crate::state::{AppState, Tenancy, TenancyHandle};
 use crate::tls::{self, ReloadableTls, TlsConfig};
 use collector::families::{self, Options};
 use collector::ledger::Ledger;
@@ -150,7 +151,7 @@ pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source
 }
 
 /// Every configured cluster with a runner per source, in priority order.
-pub fn make_clusters(cfg: &Config) -> Result<Vec<ClusterSpec>, String> {
+pub fn make_clusters(cfg: &Settings) -> Result<Vec<ClusterSpec>, String> {
     let options = cfg.options();
     cfg.clusters()
         .into_iter()
@@ -187,7 +188,7 @@ fn open_ledger(a: &AccountingConfig, cluster: &str) -> Result<Ledger, String> {
 }
 
 /// Polls every source once and returns the exposition, or the one-line reason it failed.
-pub async fn collect_once(cfg: &Config, format: Format) -> Result<Vec<u8>, String> {
+pub async fn collect_once(cfg: &Settings, format: Format) -> Result<Vec<u8>, String> {
     let clusters = make_clusters(cfg)?;
     let several = clusters.len() > 1;
     let options = cfg.options();
@@ -221,7 +222,7 @@ pub async fn collect_once(cfg: &Config, format: Format) -> Result<Vec<u8>, Strin
 }
 
 /// Serves `/metrics` from the background pollers until SIGINT/SIGTERM.
-pub async fn serve(cfg: Config, config_path: PathBuf) -> Result<(), String> {
+pub async fn serve(cfg: Settings, config_path: PathBuf) -> Result<(), String> {
     let clusters = make_clusters(&cfg)?;
     let serving = Serving {
         addr: cfg.listen_addr()?,
@@ -230,37 +231,12 @@ pub async fn serve(cfg: Config, config_path: PathBuf) -> Result<(), String> {
             max_concurrent: cfg.server.max_concurrent_requests.max(1),
         },
         tls: cfg.server.tls.clone(),
-        tenancy: tenancy(&cfg).await?,
+        tenancy: Tenancy::from_settings(&cfg).await?,
         auditor: open_auditor(cfg.audit.as_ref())?,
         config_path: Some(config_path),
         admin: cfg.server.admin.clone(),
     };
     run_server(serving, clusters, cfg.options(), |_| {}).await
-}
-
-/// The authenticator, policies and tenant scopes, when `[auth]` is configured. Checked at
-/// start-up: no network calls, every file and value verified.
-pub async fn tenancy(cfg: &Config) -> Result<Option<Arc<Tenancy>>, String> {
-    let Some(auth) = &cfg.auth else {
-        return Ok(None);
-    };
-    let policies = cfg.policies.as_ref().ok_or("[auth] needs [policies]")?;
-    let authz = Authorizer::load(&policies.model, &policies.policy)
-        .await
-        .map_err(|e| format!("policies: {e}"))?;
-    let pii = cfg
-        .pii
-        .as_ref()
-        .map(|p| Pseudonymizer::from_file(&p.key_file, p.labels.clone()))
-        .transpose()?;
-    Ok(Some(Arc::new(Tenancy {
-        authn: Arc::new(Authenticator::new(auth).map_err(|e| e.to_string())?),
-        scopes: cfg.tenant_scopes()?,
-        pii,
-        authz: Arc::new(authz),
-        quota: Arc::new(Quota::new(cfg.quota)),
-        rate_limit: cfg.rate_limit,
-    })))
 }
 
 /// Opens the audit log (keys made at first start) when `[audit]` is configured.

@@ -29,10 +29,10 @@
 pub use crate::policy::outcome::{QuotaRefused, TRUNCATED_HEADER};
 use crate::policy::tenancy::TenantId;
 use crate::policy::view_key::{Names, TenantKey, ViewKey};
+pub use crate::settings::sections::{OnExceed, QuotaConfig};
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode};
 use collector::store::{Family, Generation, Owner};
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -75,39 +75,6 @@ pub fn priority_rank(name: &str) -> usize {
         .filter(|(_, p)| name.starts_with(**p))
         .max_by_key(|(rank, p)| (p.len(), std::cmp::Reverse(*rank)))
         .map_or(PRIORITY.len(), |(rank, _)| rank)
-}
-
-// ---------------------------------------------------------------------------------------
-// Configuration
-
-/// What a view over the quota gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnExceed {
-    /// Whole families in priority order, and a header saying so.
-    #[default]
-    Truncate,
-    /// 413, nothing served.
-    Refuse,
-}
-
-/// The `[quota]` section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct QuotaConfig {
-    /// Series one tenant's view may hold.
-    pub metrics_per_tenant: usize,
-    pub on_exceed: OnExceed,
-}
-
-impl Default for QuotaConfig {
-    /// 10,000 jobs at about 10 job series each, plus room for the rest.
-    fn default() -> Self {
-        QuotaConfig {
-            metrics_per_tenant: 200_000,
-            on_exceed: OnExceed::Truncate,
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------

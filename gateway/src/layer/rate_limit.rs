@@ -24,6 +24,7 @@
 
 pub use crate::policy::outcome::RateLimited;
 use crate::policy::tenancy::{Principal, TenantId};
+pub use crate::settings::sections::RateLimitConfig;
 use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -34,7 +35,6 @@ use governor::nanos::Nanos;
 use governor::state::keyed::ShrinkableKeyedStateStore;
 use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -51,51 +51,6 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 // ---------------------------------------------------------------------------------------
 // Configuration
-
-const fn nz32(v: u32) -> NonZeroU32 {
-    match NonZeroU32::new(v) {
-        Some(n) => n,
-        None => panic!("zero"),
-    }
-}
-
-const fn nzusize(v: usize) -> NonZeroUsize {
-    match NonZeroUsize::new(v) {
-        Some(n) => n,
-        None => panic!("zero"),
-    }
-}
-
-/// The `[rate_limit]` section. Zero is refused when the config is read (a zero rate would
-/// refuse everything; leave the layer out instead).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RateLimitConfig {
-    /// Requests per minute from one client address (IPv6: one /64), before authentication.
-    pub per_ip_per_minute: NonZeroU32,
-    /// Requests per minute for one tenant, all its principals together (`queries_per_minute`).
-    pub per_tenant_per_minute: NonZeroU32,
-    /// Requests per minute for one principal (token, certificate, JWT subject).
-    pub per_principal_per_minute: NonZeroU32,
-    /// Requests a key may make at once after being idle (the bucket size of every limit).
-    pub burst: NonZeroU32,
-    /// Keys each store tracks at most (per-IP, per-tenant and per-principal stores each).
-    pub max_tracked_keys: NonZeroUsize,
-}
-
-impl Default for RateLimitConfig {
-    /// A Prometheus scraping every 15 s makes 4 requests a minute; these leave room for a
-    /// few scrapers and dashboards behind one address or token, and stop floods.
-    fn default() -> Self {
-        RateLimitConfig {
-            per_ip_per_minute: nz32(600),
-            per_tenant_per_minute: nz32(600),
-            per_principal_per_minute: nz32(120),
-            burst: nz32(20),
-            max_tracked_keys: nzusize(10_000),
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // The bounded key store
@@ -541,6 +496,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::sections::{nz32, nzusize};
 
     #[test]
     fn a_reload_changes_the_limits_and_only_a_change_resets_them() {

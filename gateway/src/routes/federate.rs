@@ -19,7 +19,7 @@ use crate::layer::authz::{action, object};
 use crate::policy::selector::{parse_params, Selection, Selector};
 use crate::policy::tenancy::Principal;
 use crate::serve::{gzip_fast, negotiate};
-use crate::stack::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, Response, StatusCode, Uri};

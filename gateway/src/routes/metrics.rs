@@ -8,7 +8,7 @@ use super::view::{self, respond, served, View};
 use crate::policy::tenancy::Principal;
 use crate::policy::view_key::ViewKey;
 use crate::serve::{negotiate, Recipe};
-use crate::stack::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, Response};

@@ -11,7 +11,7 @@
 use crate::layer::audit::Served;
 use crate::layer::authz::{action, object};
 use crate::policy::tenancy::{Principal, TenantId};
-use crate::stack::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::{header, HeaderValue, Response, StatusCode};

@@ -12,7 +12,7 @@ use crate::layer::quota::{refusal, Quota, QuotaOutcome, QuotaPlan};
 use crate::policy::pii::Pseudonymizer;
 use crate::policy::tenancy::{Principal, TenantScope};
 use crate::policy::view_key::{Names, ViewKey};
-use crate::stack::Tenancy;
+use crate::state::Tenancy;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
 use collector::store::{Format, Generation, Owner, Rewrite};

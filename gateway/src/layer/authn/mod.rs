@@ -30,10 +30,10 @@ pub mod token;
 
 pub use crate::policy::outcome::{AuthnFailure, FailureReason};
 use crate::policy::tenancy::{AuthMethod, Principal, Role, TenantId};
+pub use crate::settings::auth::{AuthnConfig, CertIdentityConfig, SecretString};
 use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
-use serde::{Deserialize, Deserializer, Serializer};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
@@ -63,70 +63,6 @@ impl From<&crate::tls::PeerIdentity> for CertIdentity {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Configuration
-
-/// The `[auth]` section: every way a caller can prove who it is. All lists may be empty; a
-/// gateway with nothing configured refuses every request.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthnConfig {
-    /// Client-certificate name -> tenant and role.
-    #[serde(default)]
-    pub client_certs: Vec<CertIdentityConfig>,
-    /// API tokens, stored as SHA-256 hashes only.
-    #[serde(default)]
-    pub api_tokens: Vec<token::ApiTokenConfig>,
-    /// OIDC issuers whose JWT access tokens are accepted.
-    #[serde(default)]
-    pub oidc: Vec<jwt::OidcConfig>,
-    /// An RFC 7662 introspection endpoint for opaque tokens.
-    #[serde(default)]
-    pub introspection: Option<introspect::IntrospectionConfig>,
-}
-
-/// One client-certificate identity (a SAN or the CN, exactly as the TLS layer reports it).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CertIdentityConfig {
-    pub identity: String,
-    #[serde(deserialize_with = "de_tenant")]
-    pub tenant: TenantId,
-    #[serde(deserialize_with = "de_role")]
-    pub role: Role,
-}
-
-/// A configuration value that must never print (client secrets).
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct SecretString(String);
-
-impl SecretString {
-    pub fn new(s: impl Into<String>) -> Self {
-        SecretString(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretString(<redacted>)")
-    }
-}
-
-/// Claim names and HTTP timeout shared by the OIDC and introspection configs.
-fn default_tenant_claim() -> String {
-    "slurm_tenant".into()
-}
-fn default_role_claim() -> String {
-    "slurm_role".into()
-}
-fn default_http_timeout() -> u64 {
-    5
-}
-
 /// A configuration the authenticator cannot be built from. Names the section and the fault.
 #[derive(Debug, thiserror::Error)]
 #[error("auth config: {0}")]
@@ -136,60 +72,6 @@ impl AuthnConfigError {
     pub(crate) fn new(msg: impl Into<String>) -> Self {
         AuthnConfigError(msg.into())
     }
-}
-
-pub(crate) fn de_tenant<'de, D: Deserializer<'de>>(d: D) -> Result<TenantId, D::Error> {
-    let s = String::deserialize(d)?;
-    TenantId::parse(&s).map_err(serde::de::Error::custom)
-}
-
-pub(crate) fn ser_tenant<S: Serializer>(t: &TenantId, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(t.as_str())
-}
-
-pub(crate) fn de_role<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
-    let s = String::deserialize(d)?;
-    Role::parse(&s).map_err(serde::de::Error::custom)
-}
-
-pub(crate) fn ser_role<S: Serializer>(r: &Role, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(r.as_str())
-}
-
-pub(crate) fn de_tenant_map<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<String, TenantId>, D::Error> {
-    BTreeMap::<String, String>::deserialize(d)?
-        .into_iter()
-        .map(|(k, v)| TenantId::parse(&v).map(|t| (k, t)))
-        .collect::<Result<_, _>>()
-        .map_err(serde::de::Error::custom)
-}
-
-pub(crate) fn de_role_map<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<String, Role>, D::Error> {
-    BTreeMap::<String, String>::deserialize(d)?
-        .into_iter()
-        .map(|(k, v)| Role::parse(&v).map(|r| (k, r)))
-        .collect::<Result<_, _>>()
-        .map_err(serde::de::Error::custom)
-}
-
-pub(crate) fn de_opt_tenants<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Vec<TenantId>>, D::Error> {
-    Option::<Vec<String>>::deserialize(d)?
-        .map(|v| v.iter().map(|s| TenantId::parse(s)).collect())
-        .transpose()
-        .map_err(serde::de::Error::custom)
-}
-
-pub(crate) fn de_opt_roles<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Role>>, D::Error> {
-    Option::<Vec<String>>::deserialize(d)?
-        .map(|v| v.iter().map(|s| Role::parse(s)).collect())
-        .transpose()
-        .map_err(serde::de::Error::custom)
 }
 
 // ---------------------------------------------------------------------------------------
