@@ -40,11 +40,7 @@ pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source
             extras: Extras::for_families(options),
         }),
         SourceKind::Sim => {
-            let sim = s.sim.clone().unwrap_or(SimSection {
-                nodes: 1000,
-                jobs: 10_000,
-                seed: 1,
-            });
+            let sim = s.sim.clone().unwrap_or_default();
             Box::new(SimSource::new(SimSpec {
                 nodes: sim.nodes,
                 jobs: sim.jobs,
@@ -544,7 +540,7 @@ pub async fn demo(
         SimSource::new(SimSpec {
             nodes,
             jobs,
-            seed: 1,
+            seed: SimSection::DEFAULT.seed,
         })
         .evolving(),
     );

@@ -37,11 +37,11 @@ enum Command {
         source: Option<SourceKind>,
         #[arg(long)]
         config: Option<PathBuf>,
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = SimSection::DEFAULT.nodes)]
         sim_nodes: usize,
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = SimSection::DEFAULT.jobs)]
         sim_jobs: usize,
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = SimSection::DEFAULT.seed)]
         seed: u64,
         #[arg(long)]
         replay_dir: Option<PathBuf>,
@@ -58,9 +58,9 @@ enum Command {
     Demo {
         #[arg(long, default_value = gateway::settings::DEFAULT_LISTEN)]
         listen: SocketAddr,
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = SimSection::DEFAULT.nodes)]
         nodes: usize,
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = SimSection::DEFAULT.jobs)]
         jobs: usize,
         /// Where to write demo.json (the URL and, later, credentials) for scripts.
         #[arg(long)]
@@ -210,7 +210,7 @@ fn collect_config(
                 )
                 .to_lowercase());
             }
-            Settings::parse("[source]\nkind = \"sim\"\n")?
+            Settings::parse("[source]\nkind = \"sim\"\n").map_err(|e| e.to_string())?
         }
     };
     if source.is_some() && cfg.source.is_none() {

@@ -16,10 +16,8 @@
 //! requests); `"queued"` answers as soon as the record is queued and refuses once the writer
 //! has failed. Both choices are written into the log's start-up record.
 
-use crate::layer::authn::AuthnFailure;
-use crate::layer::quota::QuotaRefused;
-use crate::layer::rate_limit::RateLimited;
 use crate::metrics::GatewayMetrics;
+use crate::policy::outcome::{AuthnFailure, QuotaRefused, RateLimited};
 use crate::policy::tenancy::Principal;
 pub use crate::settings::sections::{AuditConfig, Durability, OnFailure};
 use audit::{AuditLog, Decision, Event, EventKind};

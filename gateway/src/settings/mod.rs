@@ -335,25 +335,28 @@ pub struct CliSection {
     pub slurm_conf: Option<PathBuf>,
 }
 
+/// `[source.sim]`: the size and seed of the simulated cluster.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SimSection {
-    #[serde(default = "default_sim_nodes")]
     pub nodes: usize,
-    #[serde(default = "default_sim_jobs")]
     pub jobs: usize,
-    #[serde(default = "default_seed")]
     pub seed: u64,
 }
 
-fn default_sim_nodes() -> usize {
-    1000
+impl SimSection {
+    /// THE simulator defaults: the config, `collect --sim-*` and `demo` all start here.
+    pub const DEFAULT: SimSection = SimSection {
+        nodes: 1000,
+        jobs: 10_000,
+        seed: 1,
+    };
 }
-fn default_sim_jobs() -> usize {
-    10_000
-}
-fn default_seed() -> u64 {
-    1
+
+impl Default for SimSection {
+    fn default() -> Self {
+        SimSection::DEFAULT
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -400,37 +403,55 @@ impl Default for CollectorsConfig {
     }
 }
 
-/// A configuration problem, naming the file and what is wrong.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}: {msg}")]
-pub struct ConfigError {
-    pub file: String,
+/// What is wrong in a configuration text: the line when the TOML parser knows it (a syntax
+/// error, an unknown key, a wrong type), else the key named in the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{msg}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+pub struct Problem {
+    pub line: Option<usize>,
     pub msg: String,
 }
 
+impl From<String> for Problem {
+    fn from(msg: String) -> Self {
+        Problem { line: None, msg }
+    }
+}
+
+/// A configuration file that cannot be used, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {problem}")]
+    Invalid { file: String, problem: Problem },
+}
+
 impl Settings {
-    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-        let err = |msg: String| ConfigError {
-            file: path.display().to_string(),
-            msg,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let mut cfg = Settings::parse(&text).map_err(err)?;
+    /// Reads, parses and validates a config file; relative paths become relative to it.
+    pub fn load(path: &Path) -> Result<Settings, SettingsError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let mut cfg =
+            Settings::parse(&text).map_err(|problem| SettingsError::Invalid { file, problem })?;
         cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         Ok(cfg)
     }
 
-    /// Parses and validates TOML text; the message names the key at fault.
-    pub fn parse(text: &str) -> Result<Settings, String> {
-        let cfg: Settings = toml::from_str(text).map_err(|e| {
-            let msg = e.message().to_owned();
-            match e.span() {
-                Some(span) => {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    format!("line {line}: {msg}")
-                }
-                None => msg,
-            }
+    /// Parses and validates TOML text (paths stay as written).
+    pub fn parse(text: &str) -> Result<Settings, Problem> {
+        let cfg: Settings = toml::from_str(text).map_err(|e| Problem {
+            line: e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
+            msg: e.message().to_owned(),
         })?;
         cfg.validate()?;
         Ok(cfg)
@@ -853,8 +874,9 @@ mod tests {
     fn unknown_key_is_named() {
         let e =
             Settings::parse("[source]\nkind = \"sim\"\nintervall_seconds = 5\n").expect_err("typo");
-        assert!(e.contains("intervall_seconds"), "{e}");
-        assert!(e.contains("line 3"), "{e}");
+        assert!(e.to_string().contains("intervall_seconds"), "{e}");
+        assert!(e.to_string().contains("line 3"), "{e}");
+        assert_eq!(e.line, Some(3));
     }
 
     #[test]
@@ -863,7 +885,7 @@ mod tests {
             "[source]\nkind = \"rest\"\n[source.rest]\nurl = \"http://127.0.0.1:6820\"\n",
         )
         .expect_err("no token");
-        assert!(e.contains("token"), "{e}");
+        assert!(e.to_string().contains("token"), "{e}");
         Settings::parse("[source]\nkind = \"rest\"\n[source.rest]\nurl = \"unix:/run/x.sock\"\n")
             .expect("unix socket needs no token");
     }
@@ -902,7 +924,7 @@ mod tests {
         ] {
             match Settings::parse(&text) {
                 Ok(_) => assert!(ok, "{what}: accepted"),
-                Err(e) => assert!(!ok && e.contains("loopback"), "{what}: {e}"),
+                Err(e) => assert!(!ok && e.to_string().contains("loopback"), "{what}: {e}"),
             }
         }
     }
@@ -911,7 +933,7 @@ mod tests {
     fn unknown_family_is_refused() {
         let e = Settings::parse("[source]\nkind = \"sim\"\n[collectors]\ndisabled = [\"nodez\"]\n")
             .expect_err("typo");
-        assert!(e.contains("nodez"), "{e}");
+        assert!(e.to_string().contains("nodez"), "{e}");
     }
 
     #[test]
@@ -919,10 +941,10 @@ mod tests {
         let e =
             Settings::parse("[source]\nkind = \"sim\"\n[collectors.label_budgets]\nuserz = 10\n")
                 .expect_err("typo");
-        assert!(e.contains("userz"), "{e}");
+        assert!(e.to_string().contains("userz"), "{e}");
         let e = Settings::parse("[source]\nkind = \"sim\"\n[collectors]\nlabel_budget = 0\n")
             .expect_err("zero");
-        assert!(e.contains("at least 2"), "{e}");
+        assert!(e.to_string().contains("at least 2"), "{e}");
         let c =
             Settings::parse("[source]\nkind = \"sim\"\n[collectors.label_budgets]\nusers = 500\n")
                 .expect("valid");
@@ -933,19 +955,23 @@ mod tests {
     fn clusters_need_distinct_names_sources_and_not_both_forms() {
         let e =
             Settings::parse("[[clusters]]\nname = \"a\"\nsources = []\n").expect_err("no sources");
-        assert!(e.contains("at least one source"), "{e}");
+        assert!(e.to_string().contains("at least one source"), "{e}");
         let two = "[[clusters]]\nname = \"a\"\n[[clusters.sources]]\nkind = \"sim\"\n";
         let e = Settings::parse(&format!("{two}{two}")).expect_err("same name");
-        assert!(e.contains("distinct"), "{e}");
+        assert!(e.to_string().contains("distinct"), "{e}");
         let e = Settings::parse(&format!("[source]\nkind = \"sim\"\n{two}")).expect_err("both");
-        assert!(e.contains("not both"), "{e}");
+        assert!(e.to_string().contains("not both"), "{e}");
         let e = Settings::parse("[server]\n").expect_err("nothing");
-        assert!(e.contains("missing [source]"), "{e}");
+        assert!(e.to_string().contains("missing [source]"), "{e}");
         let e = Settings::parse(
             "[[clusters]]\nname = \"a\"\n[[clusters.sources]]\nkind = \"sim\"\ninterval_seconds = 0\n",
         )
         .expect_err("bad source");
-        assert!(e.contains("clusters[0].sources[0].interval_seconds"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("clusters[0].sources[0].interval_seconds"),
+            "{e}"
+        );
         let ok = Settings::parse(&two.replace("\"a\"", "\"b\"")).expect("valid");
         assert_eq!(ok.clusters().len(), 1);
     }
@@ -954,7 +980,7 @@ mod tests {
     fn wrong_type_is_named() {
         let e = Settings::parse("[source]\nkind = \"sim\"\ninterval_seconds = \"often\"\n")
             .expect_err("type");
-        assert!(e.contains("line 3"), "{e}");
+        assert!(e.to_string().contains("line 3"), "{e}");
     }
 
     #[test]
@@ -992,15 +1018,15 @@ mod tests {
             "{base}[server.admin]\nlisten = \"127.0.0.1:9341\"\n"
         ))
         .expect_err("same port");
-        assert!(e.contains("own port"), "{e}");
+        assert!(e.to_string().contains("own port"), "{e}");
         let e =
             Settings::parse(&format!("{base}[server.admin]\nport = 1\n")).expect_err("unknown key");
-        assert!(e.contains("port"), "{e}");
+        assert!(e.to_string().contains("port"), "{e}");
         let e = Settings::parse(&format!(
             "{base}[server.admin]\nlisten = \"0.0.0.0:9342\"\n"
         ))
         .expect_err("remote");
-        assert!(e.contains("allow_remote"), "{e}");
+        assert!(e.to_string().contains("allow_remote"), "{e}");
         let c = Settings::parse(&format!("{base}[server.admin]\n")).expect("valid");
         assert_eq!(
             c.server.admin.map(|a| a.listen),
@@ -1057,5 +1083,29 @@ mod tests {
             !watched.contains(&dir.path().join("tok")),
             "sources need a restart"
         );
+    }
+
+    #[test]
+    fn load_errors_name_the_file_and_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad.toml");
+        match Settings::load(&path) {
+            Err(e @ SettingsError::Read { .. }) => {
+                assert!(
+                    e.to_string().starts_with(&path.display().to_string()),
+                    "{e}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&path, "[source]\nkind = \"sim\"\n\nnodez = 1\n").expect("write");
+        match Settings::load(&path) {
+            Err(SettingsError::Invalid { file, problem }) => {
+                assert_eq!(file, path.display().to_string());
+                assert_eq!(problem.line, Some(4), "{problem}");
+                assert!(problem.msg.contains("nodez"), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -9,10 +9,10 @@
 //! `cache_max_entries`, oldest evicted first. An unreachable issuer is a refusal that is not
 //! cached. At most `max_in_flight` introspection calls run at once.
 
-use super::{
+use super::common::{
     check_url, http_client, read_limited, read_secret_file, AuthnConfigError, ClaimRules,
-    FailureReason,
 };
+use crate::policy::outcome::FailureReason;
 use crate::policy::tenancy::{AuthMethod, Principal};
 pub use crate::settings::auth::{ClientAuth, IntrospectionConfig};
 use oauth2::basic::{
@@ -253,7 +253,7 @@ impl Introspector {
                 Duration::from_secs(cfg.http_timeout_seconds),
                 cfg.ca_file.as_deref(),
             )?,
-            super::MAX_ISSUER_BODY,
+            super::common::MAX_ISSUER_BODY,
         );
         Ok(Introspector {
             client,

@@ -13,7 +13,8 @@
 //! per `jwks_min_refresh_seconds`, single-flight, so a flood of made-up `kid`s costs the
 //! issuer at most one request per interval. A failed refresh keeps the keys we have.
 
-use super::{check_url, get_json, http_client, AuthnConfigError, ClaimRules, FailureReason};
+use super::common::{check_url, get_json, http_client, AuthnConfigError, ClaimRules};
+use crate::policy::outcome::FailureReason;
 use crate::policy::tenancy::{AuthMethod, Principal};
 pub use crate::settings::auth::OidcConfig;
 use arc_swap::ArcSwap;

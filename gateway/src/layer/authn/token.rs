@@ -8,7 +8,8 @@
 //! password hash buys nothing against a search space of 2^256). The hash covers the whole
 //! token, id included, and is compared in constant time.
 
-use super::{AuthnConfigError, FailureReason};
+use super::common::AuthnConfigError;
+use crate::policy::outcome::FailureReason;
 use crate::policy::tenancy::{AuthMethod, Principal, Role, TenantId};
 pub use crate::settings::auth::ApiTokenConfig;
 use rand::TryRngCore;
