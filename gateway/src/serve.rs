@@ -91,6 +91,9 @@ pub fn gzip_fast(raw: &[u8]) -> Vec<u8> {
 /// What a cached body is: its view, format and whether it is gzipped.
 type BodyKey = (ViewKey, Format, bool);
 
+/// The bodies of one generation (its `seq`).
+type Bodies = (u64, HashMap<BodyKey, Arc<[u8]>>);
+
 /// How a view's body is made from a generation: which families (by index), which series
 /// (by owner), and how label values are rewritten. Must be what the [`ViewKey`] names.
 pub struct Recipe<'a> {
@@ -115,7 +118,7 @@ impl Recipe<'_> {
 /// encoded for that scrape and not cached.
 #[derive(Debug, Default)]
 pub struct BodyCache {
-    bodies: Mutex<(u64, HashMap<BodyKey, Arc<[u8]>>)>,
+    bodies: Mutex<Bodies>,
 }
 
 impl BodyCache {
