@@ -4,8 +4,10 @@
 
 use crate::layer::audit::AuditLayer;
 use crate::layer::authn::AuthnLayer;
+use crate::layer::rate_limit;
 use crate::routes;
 use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::Router;
 use std::convert::Infallible;
@@ -54,12 +56,15 @@ pub fn build(state: AppState, limits: Limits) -> Router {
             // tenants, policies and rate limits reload through the handle):
             Some(h) => route
                 // 7. The per-tenant and per-principal limits need the principal.
-                .layer::<_, Infallible>(h.per_principal.clone())
+                .layer::<_, Infallible>(from_fn_with_state(
+                    h.per_principal.clone(),
+                    rate_limit::per_principal,
+                ))
                 // 6. Authentication: the principal, or 401.
                 .layer::<_, Infallible>(AuthnLayer::reloadable(h.authn.clone()))
                 // 5. The per-IP limit, keyed by the TCP peer (never a header), before any
                 //    token or certificate work.
-                .layer::<_, Infallible>(h.per_ip.clone()),
+                .layer::<_, Infallible>(from_fn_with_state(h.per_ip.clone(), rate_limit::per_ip)),
             None => route,
         };
         router = router.route(path, route);

@@ -8,13 +8,14 @@ mod gw;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, Response, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use axum::Router;
 use collector::store::{Family, Format, Generation, Kind, Owner};
 use gateway::layer::quota::{
     refusal, OnExceed, Quota, QuotaConfig, QuotaOutcome, TRUNCATED_HEADER,
 };
-use gateway::layer::rate_limit::{PerIpLayer, PerPrincipalLayer, RateLimitConfig};
+use gateway::layer::rate_limit::{self, PerIpLayer, PerPrincipalLayer, RateLimitConfig};
 use gateway::policy::view_key::Names;
 use gateway::serve::{BodyCache, Recipe};
 use gateway::tenancy::{AuthMethod, Principal, Role, TenantId};
@@ -145,9 +146,12 @@ fn test_authn(mut req: Request<Body>) -> Request<Body> {
 fn limited_app(ip: &PerIpLayer, principal: &PerPrincipalLayer) -> Router {
     Router::new()
         .route("/metrics", get(|| async { "ok\n" }))
-        .layer(principal.clone())
+        .layer(from_fn_with_state(
+            principal.clone(),
+            rate_limit::per_principal,
+        ))
         .layer(tower::util::MapRequestLayer::new(test_authn))
-        .layer(ip.clone())
+        .layer(from_fn_with_state(ip.clone(), rate_limit::per_ip))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -27,8 +27,9 @@ use crate::policy::tenancy::{Principal, TenantId};
 pub use crate::settings::sections::RateLimitConfig;
 use arc_swap::ArcSwap;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderValue, Request, Response, StatusCode};
+use axum::middleware::Next;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
@@ -36,14 +37,11 @@ use governor::state::keyed::ShrinkableKeyedStateStore;
 use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
 use std::collections::HashMap;
-use std::future::Future;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// How often idle keys are swept out of a store (at most; sweeps run on the request path).
@@ -246,8 +244,6 @@ pub fn ip_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-type BoxFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
-
 // ---------------------------------------------------------------------------------------
 // Per-IP layer
 
@@ -319,55 +315,27 @@ impl PerIpLayer {
     }
 }
 
-impl<S> tower::Layer<S> for PerIpLayer {
-    type Service = PerIpService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        PerIpService {
-            inner,
-            current: self.current.clone(),
-        }
+/// The per-IP limit as middleware: `axum::middleware::from_fn_with_state(layer, per_ip)`.
+pub async fn per_ip(
+    State(limit): State<PerIpLayer>,
+    req: Request<Body>,
+    next: Next,
+) -> Response<Body> {
+    // The accept loop always attaches the peer address; without it we cannot tell callers
+    // apart, so we refuse rather than put everyone in one bucket silently.
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
+        tracing::error!(
+            "no peer address on the request: the accept loop must attach ConnectInfo<SocketAddr>"
+        );
+        let mut r = Response::new(Body::from("error\n"));
+        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        return r;
+    };
+    if let Err(wait) = limit.check_ip(peer.ip()) {
+        tracing::info!(peer = %peer.ip(), retry_after_ms = wait.as_millis() as u64, "rate limited (ip)");
+        return too_many_requests(RateLimited::Ip, wait);
     }
-}
-
-#[derive(Clone)]
-pub struct PerIpService<S> {
-    inner: S,
-    current: Arc<ArcSwap<Configured<KeyedLimiter<IpAddr>>>>,
-}
-
-impl<S, B> tower::Service<Request<B>> for PerIpService<S>
-where
-    S: tower::Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Response<Body>, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        // The accept loop always attaches the peer address; without it we cannot tell
-        // callers apart, so we refuse rather than put everyone in one bucket silently.
-        let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied()
-        else {
-            tracing::error!("no peer address on the request: the accept loop must attach ConnectInfo<SocketAddr>");
-            let mut r = Response::new(Body::from("error\n"));
-            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            return Box::pin(async move { Ok(r) });
-        };
-        if let Err(wait) = self.current.load().limits.check(&ip_key(peer.ip())) {
-            tracing::info!(peer = %peer.ip(), retry_after_ms = wait.as_millis() as u64, "rate limited (ip)");
-            return Box::pin(async move { Ok(too_many_requests(RateLimited::Ip, wait)) });
-        }
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move { inner.call(req).await })
-    }
+    next.run(req).await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -441,56 +409,28 @@ impl PerPrincipalLayer {
     }
 }
 
-impl<S> tower::Layer<S> for PerPrincipalLayer {
-    type Service = PerPrincipalService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        PerPrincipalService {
-            inner,
-            current: self.current.clone(),
+/// The per-tenant and per-principal limits as middleware, after authentication:
+/// `axum::middleware::from_fn_with_state(layer, per_principal)`.
+pub async fn per_principal(
+    State(limit): State<PerPrincipalLayer>,
+    req: Request<Body>,
+    next: Next,
+) -> Response<Body> {
+    if let Some(p) = req.extensions().get::<Principal>() {
+        if let Err((which, wait)) = limit.check_principal(p) {
+            tracing::info!(
+                limit = which.as_str(),
+                tenant = %p.tenant,
+                principal = %p.id,
+                retry_after_ms = wait.as_millis() as u64,
+                "rate limited"
+            );
+            let mut res = too_many_requests(which, wait);
+            res.extensions_mut().insert(p.clone());
+            return res;
         }
     }
-}
-
-#[derive(Clone)]
-pub struct PerPrincipalService<S> {
-    inner: S,
-    current: Arc<ArcSwap<Configured<PrincipalLimits>>>,
-}
-
-impl<S, B> tower::Service<Request<B>> for PerPrincipalService<S>
-where
-    S: tower::Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Response<Body>, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        if let Some(p) = req.extensions().get::<Principal>() {
-            if let Err((which, wait)) = self.current.load().limits.check(p) {
-                tracing::info!(
-                    limit = which.as_str(),
-                    tenant = %p.tenant,
-                    principal = %p.id,
-                    retry_after_ms = wait.as_millis() as u64,
-                    "rate limited"
-                );
-                let mut res = too_many_requests(which, wait);
-                res.extensions_mut().insert(p.clone());
-                return Box::pin(async move { Ok(res) });
-            }
-        }
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move { inner.call(req).await })
-    }
+    next.run(req).await
 }
 
 #[cfg(test)]
