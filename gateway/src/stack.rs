@@ -3,7 +3,7 @@
 //! `tls.rs`'s accept loop.
 
 use crate::layer::audit::AuditLayer;
-use crate::layer::authn::AuthnLayer;
+use crate::layer::authn::{self, AuthnLayer};
 use crate::layer::rate_limit;
 use crate::routes;
 use axum::http::StatusCode;
@@ -61,7 +61,10 @@ pub fn build(state: AppState, limits: Limits) -> Router {
                     rate_limit::per_principal,
                 ))
                 // 6. Authentication: the principal, or 401.
-                .layer::<_, Infallible>(AuthnLayer::reloadable(h.authn.clone()))
+                .layer::<_, Infallible>(from_fn_with_state(
+                    AuthnLayer::reloadable(h.authn.clone()),
+                    authn::authenticate_request,
+                ))
                 // 5. The per-IP limit, keyed by the TCP peer (never a header), before any
                 //    token or certificate work.
                 .layer::<_, Infallible>(from_fn_with_state(h.per_ip.clone(), rate_limit::per_ip)),

@@ -34,15 +34,14 @@ use crate::policy::tenancy::{AuthMethod, Principal, Role, TenantId};
 pub use crate::settings::auth::{AuthnConfig, CertIdentityConfig, SecretString};
 use arc_swap::ArcSwap;
 use axum::body::Body;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use axum::middleware::Next;
 pub use common::AuthnConfigError;
 pub(crate) use common::{http_client, http_client_builder};
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 /// The verified client-certificate names of the connection (SAN DNS/URI/email entries, then
 /// the subject CN). The layer reads this request extension, or else the TLS accept loop's
@@ -279,7 +278,7 @@ fn parse_bearer(value: &HeaderValue) -> Result<&str, FailureReason> {
 }
 
 // ---------------------------------------------------------------------------------------
-// The tower layer
+// The middleware
 
 /// Authenticates every request (see the module documentation). Wraps an [`Authenticator`]
 /// that can be swapped atomically on reload.
@@ -302,71 +301,41 @@ impl AuthnLayer {
     }
 }
 
-impl<S> tower::Layer<S> for AuthnLayer {
-    type Service = AuthnService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AuthnService {
-            inner,
-            authn: self.authn.clone(),
+/// Authentication as middleware: `axum::middleware::from_fn_with_state(layer,
+/// authenticate_request)`. The principal goes into the request's extensions (the
+/// `Authorization` header is removed) and into the response's, for the audit layer; a
+/// refusal is [`rejection_response`].
+pub async fn authenticate_request(
+    State(layer): State<AuthnLayer>,
+    mut req: Request<Body>,
+    next: Next,
+) -> Response<Body> {
+    let authn = layer.authn.load_full();
+    // An explicit `CertIdentity` wins; else the TLS loop's `PeerIdentity`.
+    let cert = req.extensions().get::<CertIdentity>().cloned().or_else(|| {
+        req.extensions()
+            .get::<crate::tls::PeerIdentity>()
+            .map(CertIdentity::from)
+    });
+    match authn.authenticate(req.headers(), cert.as_ref()).await {
+        Ok(principal) => {
+            tracing::debug!(
+                principal = %principal.id,
+                tenant = %principal.tenant,
+                role = %principal.role,
+                method = ?principal.method,
+                "authenticated"
+            );
+            req.headers_mut().remove(header::AUTHORIZATION);
+            req.extensions_mut().insert(principal.clone());
+            let mut res = next.run(req).await;
+            res.extensions_mut().insert(principal);
+            res
         }
-    }
-}
-
-#[derive(Clone)]
-pub struct AuthnService<S> {
-    inner: S,
-    authn: Arc<ArcSwap<Authenticator>>,
-}
-
-impl<S, B> tower::Service<Request<B>> for AuthnService<S>
-where
-    S: tower::Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let authn = self.authn.load_full();
-        // The clone we were polled ready with goes into the future; a fresh clone stays.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            // An explicit `CertIdentity` wins; else the TLS loop's `PeerIdentity`.
-            let cert = req.extensions().get::<CertIdentity>().cloned().or_else(|| {
-                req.extensions()
-                    .get::<crate::tls::PeerIdentity>()
-                    .map(CertIdentity::from)
-            });
-            let outcome = authn.authenticate(req.headers(), cert.as_ref()).await;
-            match outcome {
-                Ok(principal) => {
-                    tracing::debug!(
-                        principal = %principal.id,
-                        tenant = %principal.tenant,
-                        role = %principal.role,
-                        method = ?principal.method,
-                        "authenticated"
-                    );
-                    req.headers_mut().remove(header::AUTHORIZATION);
-                    req.extensions_mut().insert(principal.clone());
-                    let mut res = inner.call(req).await?;
-                    res.extensions_mut().insert(principal);
-                    Ok(res)
-                }
-                Err(reason) => {
-                    tracing::info!(reason = reason.as_str(), "authentication refused");
-                    Ok(rejection_response(reason))
-                }
-            }
-        })
+        Err(reason) => {
+            tracing::info!(reason = reason.as_str(), "authentication refused");
+            rejection_response(reason)
+        }
     }
 }
 
