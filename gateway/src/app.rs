@@ -6,7 +6,7 @@ use crate::layer::authz::Authorizer;
 use crate::layer::quota::{Quota, QuotaConfig};
 use crate::layer::rate_limit::RateLimitConfig;
 use crate::policy::pii::Pseudonymizer;
-use crate::settings::{AccountingConfig, Settings, SimSection, SourceConfig, SourceKind};
+use crate::settings::{AccountingConfig, Settings, SimSection, SourceConfig, SourceSpec};
 use crate::stack::{self, Limits};
 use crate::state::{AppState, Tenancy, TenancyHandle};
 use crate::tls::{self, ReloadableTls, TlsConfig};
@@ -31,37 +31,24 @@ use std::time::Duration;
 
 /// Builds one configured source.
 pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source>, String> {
-    Ok(match s.kind {
-        SourceKind::Rest => {
-            Box::new(RestSource::new(s.rest_config(options)?).map_err(|e| e.to_string())?)
+    Ok(match s.spec("source")? {
+        SourceSpec::Rest(r) => {
+            Box::new(RestSource::new(s.rest_config(r, options)?).map_err(|e| e.to_string())?)
         }
-        SourceKind::Cli => Box::new(CliSource {
+        SourceSpec::Cli(_) => Box::new(CliSource {
             config: s.cli_config(),
             extras: Extras::for_families(options),
         }),
-        SourceKind::Sim => {
-            let sim = s.sim.clone().unwrap_or_default();
-            Box::new(SimSource::new(SimSpec {
-                nodes: sim.nodes,
-                jobs: sim.jobs,
-                seed: sim.seed,
-            }))
-        }
-        SourceKind::Replay => {
-            let r = s
-                .replay
-                .as_ref()
-                .ok_or("source.kind = \"replay\" needs [source.replay]")?;
-            Box::new(ReplaySource {
-                dir: r.dir.clone(),
-                now_epoch: r.now_epoch,
-            })
-        }
-        SourceKind::Native => {
-            let n = s
-                .native
-                .as_ref()
-                .ok_or("source.kind = \"native\" needs [source.native]")?;
+        SourceSpec::Sim(sim) => Box::new(SimSource::new(SimSpec {
+            nodes: sim.nodes,
+            jobs: sim.jobs,
+            seed: sim.seed,
+        })),
+        SourceSpec::Replay(r) => Box::new(ReplaySource {
+            dir: r.dir.clone(),
+            now_epoch: r.now_epoch,
+        }),
+        SourceSpec::Native(n) => {
             let mut c = NativeConfig::new(n.url.clone());
             if let Some(words) = &n.endpoints {
                 c.endpoints = words
@@ -82,11 +69,7 @@ pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source
             c.timeout = Duration::from_secs(s.timeout_seconds);
             Box::new(NativeSource::new(c).map_err(|e| e.to_string())?)
         }
-        SourceKind::NodeExporter => {
-            let n = s
-                .node_exporter
-                .as_ref()
-                .ok_or("source.kind = \"node_exporter\" needs [source.node_exporter]")?;
+        SourceSpec::NodeExporter(n) => {
             let targets = match &n.url_template {
                 Some(t) => {
                     let nodes: Vec<&str> = n.nodes.iter().map(String::as_str).collect();
@@ -100,11 +83,7 @@ pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source
                     .map_err(|e| e.to_string())?,
             )
         }
-        SourceKind::Textfile => {
-            let t = s
-                .textfile
-                .as_ref()
-                .ok_or("source.kind = \"textfile\" needs [source.textfile]")?;
+        SourceSpec::Textfile(t) => {
             let scope = |key: &str, v: &str| {
                 Scope::parse(v).map_err(|e| format!("source.textfile.{key}: {e}"))
             };
@@ -133,16 +112,10 @@ pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source
             }
             Box::new(TextfileSource::new(c).map_err(|e| e.to_string())?)
         }
-        SourceKind::Cgroup => {
-            let c = s
-                .cgroup
-                .as_ref()
-                .ok_or("source.kind = \"cgroup\" needs [source.cgroup]")?;
-            Box::new(CgroupSource {
-                root: c.root.clone(),
-                node: c.node.clone(),
-            })
-        }
+        SourceSpec::Cgroup(c) => Box::new(CgroupSource {
+            root: c.root.clone(),
+            node: c.node.clone(),
+        }),
     })
 }
 

@@ -228,6 +228,19 @@ pub struct SourceConfig {
     pub cgroup: Option<CgroupSection>,
 }
 
+/// A source's kind carrying its own section ([`SourceConfig::spec`]).
+#[derive(Debug, Clone)]
+pub enum SourceSpec<'a> {
+    Rest(&'a RestSection),
+    Cli(CliSection),
+    Sim(SimSection),
+    Replay(&'a ReplaySection),
+    Native(&'a NativeSection),
+    NodeExporter(&'a NodeExporterSection),
+    Textfile(&'a TextfileSection),
+    Cgroup(&'a CgroupSection),
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NativeSection {
@@ -758,12 +771,8 @@ impl SourceConfig {
                 s.max_staleness_seconds, s.interval_seconds
             ));
         }
-        match s.kind {
-            SourceKind::Rest => {
-                let r = s
-                    .rest
-                    .as_ref()
-                    .ok_or_else(|| format!("{key}.kind = \"rest\" needs a [{key}.rest] section"))?;
+        match s.spec(key)? {
+            SourceSpec::Rest(r) => {
                 let ep = Endpoint::parse(&r.url).map_err(|e| format!("{key}.rest.url: {e}"))?;
                 let n = [r.token.is_some(), r.token_file.is_some(), r.token_scontrol]
                     .iter()
@@ -785,39 +794,59 @@ impl SourceConfig {
                     })?;
                 }
             }
-            SourceKind::Replay => {
-                s.replay.as_ref().ok_or_else(|| {
-                    format!("{key}.kind = \"replay\" needs a [{key}.replay] section with dir")
-                })?;
-            }
-            SourceKind::Sim => {
-                if let Some(sim) = &s.sim {
-                    if sim.nodes == 0 || sim.nodes > 1_000_000 || sim.jobs > 10_000_000 {
-                        return Err(format!(
-                            "{key}.sim: nodes must be 1..=1000000 and jobs at most 10000000"
-                        ));
-                    }
-                }
-            }
-            SourceKind::Cli => {}
-            SourceKind::Native
-            | SourceKind::NodeExporter
-            | SourceKind::Textfile
-            | SourceKind::Cgroup => {
-                let (present, section) = match s.kind {
-                    SourceKind::Native => (s.native.is_some(), "native"),
-                    SourceKind::NodeExporter => (s.node_exporter.is_some(), "node_exporter"),
-                    SourceKind::Textfile => (s.textfile.is_some(), "textfile"),
-                    _ => (s.cgroup.is_some(), "cgroup"),
-                };
-                if !present {
+            SourceSpec::Sim(sim) => {
+                if sim.nodes == 0 || sim.nodes > 1_000_000 || sim.jobs > 10_000_000 {
                     return Err(format!(
-                        "{key}.kind = \"{section}\" needs a [{key}.{section}] section"
+                        "{key}.sim: nodes must be 1..=1000000 and jobs at most 10000000"
                     ));
                 }
             }
+            SourceSpec::Cli(_)
+            | SourceSpec::Replay(_)
+            | SourceSpec::Native(_)
+            | SourceSpec::NodeExporter(_)
+            | SourceSpec::Textfile(_)
+            | SourceSpec::Cgroup(_) => {}
         }
         Ok(())
+    }
+
+    /// The source's kind with its own section: what `kind` and the eight optional sections
+    /// mean, decided here once (validation and `crate::app` both match on it). A missing
+    /// section is an error naming it (`key`: `source`, `clusters[0].sources[1]`); `cli` and
+    /// `sim` have defaults.
+    pub fn spec(&self, key: &str) -> Result<SourceSpec<'_>, String> {
+        let needs = |section: &str, what: &str| {
+            format!("{key}.kind = \"{section}\" needs a [{key}.{section}] section{what}")
+        };
+        Ok(match self.kind {
+            SourceKind::Rest => {
+                SourceSpec::Rest(self.rest.as_ref().ok_or_else(|| needs("rest", ""))?)
+            }
+            SourceKind::Cli => SourceSpec::Cli(self.cli.clone().unwrap_or_default()),
+            SourceKind::Sim => SourceSpec::Sim(self.sim.clone().unwrap_or_default()),
+            SourceKind::Replay => SourceSpec::Replay(
+                self.replay
+                    .as_ref()
+                    .ok_or_else(|| needs("replay", " with dir"))?,
+            ),
+            SourceKind::Native => {
+                SourceSpec::Native(self.native.as_ref().ok_or_else(|| needs("native", ""))?)
+            }
+            SourceKind::NodeExporter => SourceSpec::NodeExporter(
+                self.node_exporter
+                    .as_ref()
+                    .ok_or_else(|| needs("node_exporter", ""))?,
+            ),
+            SourceKind::Textfile => SourceSpec::Textfile(
+                self.textfile
+                    .as_ref()
+                    .ok_or_else(|| needs("textfile", ""))?,
+            ),
+            SourceKind::Cgroup => {
+                SourceSpec::Cgroup(self.cgroup.as_ref().ok_or_else(|| needs("cgroup", ""))?)
+            }
+        })
     }
 
     pub fn poll_config(&self) -> PollConfig {
@@ -840,8 +869,7 @@ impl SourceConfig {
         }
     }
 
-    pub fn rest_config(&self, options: &Options) -> Result<RestConfig, String> {
-        let r = self.rest.as_ref().ok_or("no [source.rest] section")?;
+    pub fn rest_config(&self, r: &RestSection, options: &Options) -> Result<RestConfig, String> {
         let token = if let Some(t) = &r.token {
             TokenSource::Static(Secret::new(t.clone()))
         } else if let Some(p) = &r.token_file {
