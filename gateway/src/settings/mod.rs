@@ -1073,13 +1073,14 @@ mod tests {
             [audit]\ndir = \"audit\"\nkey_file = \"k.json\"\nsigning_key_file = \"s.pem\"\n\
             [[auth.oidc]]\nissuer = \"https://idp.example\"\naudiences = [\"a\"]\nca_file = \"oidc-ca.pem\"\n\
             [auth.introspection]\nurl = \"https://idp.example/introspect\"\nclient_id = \"c\"\n\
-            client_secret_file = \"secret\"\nca_file = \"intro-ca.pem\"\n";
+            client_secret_file = \"secret\"\nca_file = \"intro-ca.pem\"\n\
+            [server.tls]\ncert_file = \"s.pem\"\nkey_file = \"k.pem\"\n";
         let path = dir.path().join("exporter.toml");
         std::fs::write(&path, text).expect("write");
         let mut cfg = Settings::load(&path).expect("loads");
         let mut seen = Vec::new();
         cfg.files_mut(&mut |p, _| seen.push(p.clone()));
-        assert_eq!(seen.len(), 15, "{seen:?}");
+        assert_eq!(seen.len(), 17, "{seen:?}");
         for p in &seen {
             assert!(p.is_absolute(), "{} not resolved", p.display());
             assert!(
