@@ -1,5 +1,5 @@
 //! The collection pipeline at scale: the simulator's slurmrestd JSON for N nodes and M jobs
-//! through parse -> snapshot -> families -> encode (-> gzip), with wall time and peak RSS
+//! through parse -> snapshot -> families -> encode, with wall time and peak RSS
 //! per stage. Run: `cargo bench -p slurm-exporter-collector --bench pipeline -- [NODES] [JOBS]`
 //! (default 10000 100000); pin to one core with `taskset -c 0` to check the one-core target.
 //!
@@ -12,7 +12,7 @@ use collector::parse::jobs::parse_jobs;
 use collector::parse::nodes::parse_nodes;
 use collector::parse::partitions::parse_partitions;
 use collector::snapshot::Snapshot;
-use collector::store::{encode, gzip_fast, Format};
+use collector::store::{encode, Format};
 use sim::{SimCluster, SimSpec};
 use std::io::{BufReader, BufWriter, Write};
 use std::sync::Arc;
@@ -137,17 +137,13 @@ fn main() {
         );
         (f, n)
     });
-    let body = stage(&mut rows, "encode (text 0.0.4)", || {
+    let _body = stage(&mut rows, "encode (text 0.0.4)", || {
         let mut out = Vec::with_capacity(32 << 20);
         encode(&families, Format::Text, &|_| true, &mut out);
         let n = format!("{:.1} MB", out.len() as f64 / 1e6);
         (out, n)
     });
     let core_ms = total.elapsed().as_secs_f64() * 1000.0;
-    stage(&mut rows, "gzip (level 1, cached per generation)", || {
-        let z = gzip_fast(&body);
-        ((), format!("{:.1} MB", z.len() as f64 / 1e6))
-    });
 
     println!("\n{nodes} nodes, {jobs} jobs (simulated slurmrestd v0.0.38 JSON)\n");
     println!("| stage | time | peak RSS | |\n|---|---|---|---|");

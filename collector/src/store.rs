@@ -1,5 +1,6 @@
 //! The metric store: immutable generations of series, each tagged with its owner scope, and
-//! the Prometheus text / OpenMetrics encoder.
+//! the Prometheus text / OpenMetrics encoder (a pure function over families, used by the
+//! gateway, `collect --once` and the textfile checks). Nothing here knows HTTP.
 //!
 //! Families build a [`Generation`] once per collection; [`Store::publish`] swaps it in with
 //! an atomic pointer swap, so scrapes never wait on a collection and never see half of one.
@@ -11,8 +12,7 @@ use arc_swap::ArcSwap;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Who a series belongs to. Tenancy is decided on this, not on label text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -296,49 +296,14 @@ impl Sink {
     }
 }
 
-/// Exposition format, chosen from the scraper's `Accept` header.
+/// Exposition format. Which one a scraper gets (content negotiation) is the gateway's
+/// business; the collector only writes both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// Prometheus text 0.0.4.
     Text,
     /// OpenMetrics 1.0.
     OpenMetrics,
-}
-
-impl Format {
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
-            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        }
-    }
-
-    /// Picks OpenMetrics only when the client asks for it, as Prometheus does.
-    pub fn negotiate(accept: Option<&str>) -> Format {
-        let Some(accept) = accept else {
-            return Format::Text;
-        };
-        let mut best = (Format::Text, 0.0f32);
-        for part in accept.split(',') {
-            let mut it = part.split(';').map(str::trim);
-            let media = it.next().unwrap_or("").to_ascii_lowercase();
-            let mut q = 1.0f32;
-            for p in it {
-                if let Some(v) = p.strip_prefix("q=") {
-                    q = v.parse().unwrap_or(0.0);
-                }
-            }
-            let fmt = match media.as_str() {
-                "application/openmetrics-text" => Format::OpenMetrics,
-                _ => Format::Text,
-            };
-            // `*/*` expresses no preference; it never beats an explicit type.
-            if q > best.1 && (fmt == Format::OpenMetrics || media != "*/*") {
-                best = (fmt, q);
-            }
-        }
-        best.0
-    }
 }
 
 /// Appends a sample value the way Prometheus parses it.
@@ -500,18 +465,14 @@ pub fn encode_selected(
     }
 }
 
-/// Encoded bodies by (view, format, gzipped). A generation lives one poll interval, so the
-/// cache holds at most one body per view and format: the tenants times four.
-type BodyCache = HashMap<(Arc<str>, Format, bool), Arc<[u8]>>;
-
-/// One published collection: all families, immutable, plus encoded bodies cached on first use.
+/// One published collection: all families, immutable. How it is served (content
+/// negotiation, compression, per-view body caches) is the gateway's business.
 #[derive(Debug)]
 pub struct Generation {
     pub seq: u64,
     /// Wall-clock time it was published, seconds since the epoch.
     pub published_epoch: f64,
     pub families: Vec<Family>,
-    cache: Mutex<BodyCache>,
 }
 
 impl Generation {
@@ -520,83 +481,12 @@ impl Generation {
             seq,
             published_epoch,
             families,
-            cache: Mutex::new(HashMap::new()),
         }
     }
 
     pub fn series_count(&self) -> usize {
         self.families.iter().map(|f| f.series.len()).sum()
     }
-
-    /// The full (operator) view, encoded once per generation and format, optionally gzipped.
-    pub fn full_body(&self, format: Format, gzip: bool) -> Arc<[u8]> {
-        self.view_body(&Arc::from("*"), format, gzip, &|_| true)
-    }
-
-    /// The series `visible` lets through, encoded once per generation, view name and
-    /// format and shared by every scrape of that view. `view` must name `visible` uniquely
-    /// (a tenant and its role): the name is the cache key.
-    pub fn view_body(
-        &self,
-        view: &Arc<str>,
-        format: Format,
-        gzip: bool,
-        visible: &dyn Fn(&Owner) -> bool,
-    ) -> Arc<[u8]> {
-        self.view_body_with(view, format, gzip, visible, None)
-    }
-
-    /// [`Generation::view_body`] with label values rewritten (per-tenant pseudonyms); the
-    /// view name must name the rewrite too.
-    pub fn view_body_with(
-        &self,
-        view: &Arc<str>,
-        format: Format,
-        gzip: bool,
-        visible: &dyn Fn(&Owner) -> bool,
-        rewrite: Option<Rewrite<'_>>,
-    ) -> Arc<[u8]> {
-        self.view_body_filtered(view, format, gzip, None, visible, rewrite)
-    }
-
-    /// [`Generation::view_body_with`] over the families `keep` lets through (by index);
-    /// the view name must name the filter too.
-    pub fn view_body_filtered(
-        &self,
-        view: &Arc<str>,
-        format: Format,
-        gzip: bool,
-        keep: Option<KeepFamily<'_>>,
-        visible: &dyn Fn(&Owner) -> bool,
-        rewrite: Option<Rewrite<'_>>,
-    ) -> Arc<[u8]> {
-        let key = (view.clone(), format, gzip);
-        if let Some(b) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            return b;
-        }
-        let mut raw = Vec::with_capacity(self.series_count() * 64);
-        encode_filtered(&self.families, format, keep, visible, rewrite, &mut raw);
-        let body: Arc<[u8]> = if gzip {
-            gzip_fast(&raw).into()
-        } else {
-            raw.into()
-        };
-        if let Ok(mut c) = self.cache.lock() {
-            c.insert(key, body.clone());
-        }
-        body
-    }
-}
-
-/// gzip at level 1: level 6 is ~10x slower for ~20% smaller bodies.
-pub fn gzip_fast(raw: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(raw.len() / 6),
-        flate2::Compression::fast(),
-    );
-    // Writing into a Vec cannot fail.
-    let _ = enc.write_all(raw);
-    enc.finish().unwrap_or_default()
 }
 
 /// Prepends a `cluster` label to every series (several clusters in one process). Families
@@ -781,34 +671,14 @@ mod tests {
     }
 
     #[test]
-    fn accept_negotiation() {
-        assert_eq!(Format::negotiate(None), Format::Text);
-        assert_eq!(
-            Format::negotiate(Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")),
-            Format::OpenMetrics
-        );
-        assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);
-        assert_eq!(
-            Format::negotiate(Some("text/plain;q=0.9,application/openmetrics-text;q=0.2")),
-            Format::Text
-        );
-        assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
-    }
-
-    #[test]
-    fn publish_swaps_generations_and_caches_bodies() {
+    fn publish_swaps_generations() {
         let store = Store::default();
         assert_eq!(store.load().seq, 0);
         let g = store.publish(sample_families(), 1.0);
         assert_eq!(g.seq, 1);
-        let a = g.full_body(Format::Text, false);
-        let b = g.full_body(Format::Text, false);
-        assert!(Arc::ptr_eq(&a, &b));
-        let z = g.full_body(Format::Text, true);
-        let mut d = flate2::read::GzDecoder::new(&z[..]);
-        let mut back = Vec::new();
-        std::io::Read::read_to_end(&mut d, &mut back).expect("gunzip");
-        assert_eq!(&back[..], &a[..]);
+        assert_eq!(g.series_count(), 8);
+        assert!(Arc::ptr_eq(&g, &store.load()));
         assert_eq!(store.publish(Vec::new(), 2.0).seq, 2);
+        assert_eq!(g.seq, 1, "a reader keeps the generation it loaded");
     }
 }

@@ -1,13 +1,14 @@
 //! Wiring: a source from the configuration, the poller, the store and the HTTP server.
 
-use crate::config::{AccountingConfig, Config, SimSection, SourceConfig, SourceKind};
 use crate::layer::audit::{Auditor, OnFailure};
 use crate::layer::authn::Authenticator;
 use crate::layer::authz::Authorizer;
 use crate::layer::quota::{Quota, QuotaConfig};
 use crate::layer::rate_limit::RateLimitConfig;
-use crate::pii::Pseudonymizer;
-use crate::stack::{self, AppState, Limits, Tenancy, TenancyHandle};
+use crate::policy::pii::Pseudonymizer;
+use crate::settings::{AccountingConfig, Settings, SimSection, SourceConfig, SourceSpec};
+use crate::stack::{self, Limits};
+use crate::state::{AppState, Tenancy, TenancyHandle};
 use crate::tls::{self, ReloadableTls, TlsConfig};
 use collector::families::{self, Options};
 use collector::ledger::Ledger;
@@ -30,41 +31,24 @@ use std::time::Duration;
 
 /// Builds one configured source.
 pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source>, String> {
-    Ok(match s.kind {
-        SourceKind::Rest => {
-            Box::new(RestSource::new(s.rest_config(options)?).map_err(|e| e.to_string())?)
+    Ok(match s.spec("source")? {
+        SourceSpec::Rest(r) => {
+            Box::new(RestSource::new(s.rest_config(r, options)?).map_err(|e| e.to_string())?)
         }
-        SourceKind::Cli => Box::new(CliSource {
+        SourceSpec::Cli(_) => Box::new(CliSource {
             config: s.cli_config(),
             extras: Extras::for_families(options),
         }),
-        SourceKind::Sim => {
-            let sim = s.sim.clone().unwrap_or(SimSection {
-                nodes: 1000,
-                jobs: 10_000,
-                seed: 1,
-            });
-            Box::new(SimSource::new(SimSpec {
-                nodes: sim.nodes,
-                jobs: sim.jobs,
-                seed: sim.seed,
-            }))
-        }
-        SourceKind::Replay => {
-            let r = s
-                .replay
-                .as_ref()
-                .ok_or("source.kind = \"replay\" needs [source.replay]")?;
-            Box::new(ReplaySource {
-                dir: r.dir.clone(),
-                now_epoch: r.now_epoch,
-            })
-        }
-        SourceKind::Native => {
-            let n = s
-                .native
-                .as_ref()
-                .ok_or("source.kind = \"native\" needs [source.native]")?;
+        SourceSpec::Sim(sim) => Box::new(SimSource::new(SimSpec {
+            nodes: sim.nodes,
+            jobs: sim.jobs,
+            seed: sim.seed,
+        })),
+        SourceSpec::Replay(r) => Box::new(ReplaySource {
+            dir: r.dir.clone(),
+            now_epoch: r.now_epoch,
+        }),
+        SourceSpec::Native(n) => {
             let mut c = NativeConfig::new(n.url.clone());
             if let Some(words) = &n.endpoints {
                 c.endpoints = words
@@ -85,11 +69,7 @@ pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source
             c.timeout = Duration::from_secs(s.timeout_seconds);
             Box::new(NativeSource::new(c).map_err(|e| e.to_string())?)
         }
-        SourceKind::NodeExporter => {
-            let n = s
-                .node_exporter
-                .as_ref()
-                .ok_or("source.kind = \"node_exporter\" needs [source.node_exporter]")?;
+        SourceSpec::NodeExporter(n) => {
             let targets = match &n.url_template {
                 Some(t) => {
                     let nodes: Vec<&str> = n.nodes.iter().map(String::as_str).collect();
@@ -103,11 +83,7 @@ pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source
                     .map_err(|e| e.to_string())?,
             )
         }
-        SourceKind::Textfile => {
-            let t = s
-                .textfile
-                .as_ref()
-                .ok_or("source.kind = \"textfile\" needs [source.textfile]")?;
+        SourceSpec::Textfile(t) => {
             let scope = |key: &str, v: &str| {
                 Scope::parse(v).map_err(|e| format!("source.textfile.{key}: {e}"))
             };
@@ -136,21 +112,15 @@ pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source
             }
             Box::new(TextfileSource::new(c).map_err(|e| e.to_string())?)
         }
-        SourceKind::Cgroup => {
-            let c = s
-                .cgroup
-                .as_ref()
-                .ok_or("source.kind = \"cgroup\" needs [source.cgroup]")?;
-            Box::new(CgroupSource {
-                root: c.root.clone(),
-                node: c.node.clone(),
-            })
-        }
+        SourceSpec::Cgroup(c) => Box::new(CgroupSource {
+            root: c.root.clone(),
+            node: c.node.clone(),
+        }),
     })
 }
 
 /// Every configured cluster with a runner per source, in priority order.
-pub fn make_clusters(cfg: &Config) -> Result<Vec<ClusterSpec>, String> {
+pub fn make_clusters(cfg: &Settings) -> Result<Vec<ClusterSpec>, String> {
     let options = cfg.options();
     cfg.clusters()
         .into_iter()
@@ -187,7 +157,7 @@ fn open_ledger(a: &AccountingConfig, cluster: &str) -> Result<Ledger, String> {
 }
 
 /// Polls every source once and returns the exposition, or the one-line reason it failed.
-pub async fn collect_once(cfg: &Config, format: Format) -> Result<Vec<u8>, String> {
+pub async fn collect_once(cfg: &Settings, format: Format) -> Result<Vec<u8>, String> {
     let clusters = make_clusters(cfg)?;
     let several = clusters.len() > 1;
     let options = cfg.options();
@@ -221,7 +191,7 @@ pub async fn collect_once(cfg: &Config, format: Format) -> Result<Vec<u8>, Strin
 }
 
 /// Serves `/metrics` from the background pollers until SIGINT/SIGTERM.
-pub async fn serve(cfg: Config, config_path: PathBuf) -> Result<(), String> {
+pub async fn serve(cfg: Settings, config_path: PathBuf) -> Result<(), String> {
     let clusters = make_clusters(&cfg)?;
     let serving = Serving {
         addr: cfg.listen_addr()?,
@@ -230,37 +200,12 @@ pub async fn serve(cfg: Config, config_path: PathBuf) -> Result<(), String> {
             max_concurrent: cfg.server.max_concurrent_requests.max(1),
         },
         tls: cfg.server.tls.clone(),
-        tenancy: tenancy(&cfg).await?,
+        tenancy: Tenancy::from_settings(&cfg).await?,
         auditor: open_auditor(cfg.audit.as_ref())?,
         config_path: Some(config_path),
         admin: cfg.server.admin.clone(),
     };
     run_server(serving, clusters, cfg.options(), |_| {}).await
-}
-
-/// The authenticator, policies and tenant scopes, when `[auth]` is configured. Checked at
-/// start-up: no network calls, every file and value verified.
-pub async fn tenancy(cfg: &Config) -> Result<Option<Arc<Tenancy>>, String> {
-    let Some(auth) = &cfg.auth else {
-        return Ok(None);
-    };
-    let policies = cfg.policies.as_ref().ok_or("[auth] needs [policies]")?;
-    let authz = Authorizer::load(&policies.model, &policies.policy)
-        .await
-        .map_err(|e| format!("policies: {e}"))?;
-    let pii = cfg
-        .pii
-        .as_ref()
-        .map(|p| Pseudonymizer::from_file(&p.key_file, p.labels.clone()))
-        .transpose()?;
-    Ok(Some(Arc::new(Tenancy {
-        authn: Arc::new(Authenticator::new(auth).map_err(|e| e.to_string())?),
-        scopes: cfg.tenant_scopes()?,
-        pii,
-        authz: Arc::new(authz),
-        quota: Arc::new(Quota::new(cfg.quota)),
-        rate_limit: cfg.rate_limit,
-    })))
 }
 
 /// Opens the audit log (keys made at first start) when `[audit]` is configured.
@@ -317,7 +262,7 @@ pub struct Serving {
     /// The config file reloaded on SIGHUP and on change (see `crate::reload`).
     pub config_path: Option<PathBuf>,
     /// The admin listener (the gateway's own metrics and health), if any.
-    pub admin: Option<crate::admin::AdminConfig>,
+    pub admin: Option<crate::routes::admin::AdminConfig>,
 }
 
 pub async fn run_server(
@@ -345,7 +290,7 @@ pub async fn run_server(
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let admin = match &admin {
-        Some(a) => Some(crate::admin::bind(a).await?),
+        Some(a) => Some(crate::routes::admin::bind(a).await?),
         None => None,
     };
     if let Some(a) = &auditor {
@@ -367,14 +312,15 @@ pub async fn run_server(
     }
     let store = Arc::new(Store::default());
     let poller = tokio::spawn(poller::run_clusters(clusters, store.clone(), options));
-    let metrics = Arc::new(crate::admin::GatewayMetrics::new());
+    let metrics = Arc::new(crate::metrics::GatewayMetrics::new());
     let state = AppState {
         store,
         tenancy: tenancy.clone(),
         auditor: auditor.clone(),
         metrics: metrics.clone(),
+        bodies: Default::default(),
     };
-    let admin = admin.map(|l| tokio::spawn(crate::admin::serve(l, state.clone())));
+    let admin = admin.map(|l| tokio::spawn(crate::routes::admin::serve(l, state.clone())));
     let app = stack::build(state, limits);
     tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
     on_ready(bound);
@@ -457,7 +403,7 @@ struct DemoSecrets {
 
 async fn demo_secrets(dir: &std::path::Path) -> Result<DemoSecrets, String> {
     use crate::layer::authn::{AuthnConfig, CertIdentityConfig};
-    use crate::tenancy::{Role, TenantId, TenantScope};
+    use crate::policy::tenancy::{Role, TenantId, TenantScope};
     let names: Vec<&str> = DEMO_TENANTS.iter().map(|(n, _)| *n).collect();
     let certs = crate::devcerts::generate(&dir.join("certs"), &names)?;
     let mut auth = AuthnConfig::default();
@@ -567,7 +513,7 @@ pub async fn demo(
         SimSource::new(SimSpec {
             nodes,
             jobs,
-            seed: 1,
+            seed: SimSection::DEFAULT.seed,
         })
         .evolving(),
     );

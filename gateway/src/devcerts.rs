@@ -5,7 +5,7 @@
 //! Never for production and never used by `deploy/`: the CA's key is not even written to
 //! disk, so nothing more can be signed with it once `generate` returns.
 
-use crate::tenancy::TenantId;
+use crate::policy::tenancy::TenantId;
 use crate::tls::{ClientAuth, TlsConfig, TlsVersion};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use collector::store::Format;
-use gateway::config::{Config, ReplaySection, SimSection, SourceConfig, SourceKind};
+use gateway::settings::{ReplaySection, Settings, SimSection, SourceConfig, SourceKind};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,11 +37,11 @@ enum Command {
         source: Option<SourceKind>,
         #[arg(long)]
         config: Option<PathBuf>,
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = SimSection::DEFAULT.nodes)]
         sim_nodes: usize,
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = SimSection::DEFAULT.jobs)]
         sim_jobs: usize,
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = SimSection::DEFAULT.seed)]
         seed: u64,
         #[arg(long)]
         replay_dir: Option<PathBuf>,
@@ -56,11 +56,11 @@ enum Command {
     },
     /// Serve a simulated cluster on loopback and print what to try.
     Demo {
-        #[arg(long, default_value = gateway::config::DEFAULT_LISTEN)]
+        #[arg(long, default_value = gateway::settings::DEFAULT_LISTEN)]
         listen: SocketAddr,
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = SimSection::DEFAULT.nodes)]
         nodes: usize,
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = SimSection::DEFAULT.jobs)]
         jobs: usize,
         /// Where to write demo.json (the URL and, later, credentials) for scripts.
         #[arg(long)]
@@ -199,9 +199,9 @@ fn collect_config(
     replay_dir: Option<PathBuf>,
     now: Option<u64>,
     per_job: bool,
-) -> Result<Config, String> {
+) -> Result<Settings, String> {
     let mut cfg = match &config {
-        Some(p) => Config::load(p).map_err(|e| e.to_string())?,
+        Some(p) => Settings::load(p).map_err(|e| e.to_string())?,
         None => {
             let kind = source.ok_or("collect: give --source sim|replay, or --config FILE")?;
             if matches!(kind, SourceKind::Rest | SourceKind::Cli) {
@@ -210,7 +210,7 @@ fn collect_config(
                 )
                 .to_lowercase());
             }
-            Config::parse("[source]\nkind = \"sim\"\n")?
+            Settings::parse("[source]\nkind = \"sim\"\n").map_err(|e| e.to_string())?
         }
     };
     if source.is_some() && cfg.source.is_none() {
@@ -252,7 +252,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve { config } => {
             init_logs("info");
-            let cfg = Config::load(&config).map_err(|e| e.to_string())?;
+            let cfg = Settings::load(&config).map_err(|e| e.to_string())?;
             gateway::app::serve(cfg, config).await
         }
         Command::Collect {
@@ -394,7 +394,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         },
         Command::CheckConfig { config } => {
-            Config::load(&config).map_err(|e| e.to_string())?;
+            Settings::load(&config).map_err(|e| e.to_string())?;
             println!("{}: ok", config.display());
             Ok(())
         }

@@ -24,31 +24,17 @@
 //! (`slurm_exporter_gateway_config_reloads_total`, `..._config_info{digest}`) and to every
 //! hook given to [`Reloader::on_reload`] (the audit log).
 
-use crate::admin::GatewayMetrics;
-use crate::config::Config;
-use crate::stack::TenancyHandle;
+use crate::metrics::GatewayMetrics;
+pub use crate::settings::sections::ReloadConfig;
+use crate::settings::Settings;
+use crate::state::{Tenancy, TenancyHandle};
 use crate::tls::ReloadableTls;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// `[server.reload]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReloadConfig {
-    /// How often the watched files are read and hashed; 0: only SIGHUP reloads.
-    pub poll_seconds: u64,
-}
-
-impl Default for ReloadConfig {
-    fn default() -> Self {
-        ReloadConfig { poll_seconds: 5 }
-    }
-}
 
 /// What started a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,25 +193,9 @@ impl Debounce {
 }
 
 /// The files a reload of `cfg` reads, the config file first: watch these.
-pub fn watched_files(config_path: &Path, cfg: &Config) -> Vec<PathBuf> {
+pub fn watched_files(config_path: &Path, cfg: &Settings) -> Vec<PathBuf> {
     let mut v = vec![config_path.to_path_buf()];
-    if let Some(t) = &cfg.server.tls {
-        v.extend(t.files());
-    }
-    if let Some(p) = &cfg.policies {
-        v.push(p.model.clone());
-        v.push(p.policy.clone());
-    }
-    if let Some(p) = &cfg.pii {
-        v.push(p.key_file.clone());
-    }
-    if let Some(a) = &cfg.auth {
-        v.extend(a.oidc.iter().filter_map(|o| o.ca_file.clone()));
-        if let Some(i) = &a.introspection {
-            v.extend(i.client_secret_file.clone());
-            v.extend(i.ca_file.clone());
-        }
-    }
+    v.extend(cfg.reloaded_files());
     v
 }
 
@@ -317,7 +287,7 @@ impl Reloader {
     /// interval. Start-up loaded the same files a moment ago.
     pub async fn start(&mut self) {
         let cfg = match &self.config_path {
-            Some(p) => match Config::load(p) {
+            Some(p) => match Settings::load(p) {
                 Ok(cfg) => Some(cfg),
                 Err(e) => {
                     tracing::warn!("config reload: cannot read the config to watch it: {e}");
@@ -340,7 +310,7 @@ impl Reloader {
         let loaded = self
             .config_path
             .as_ref()
-            .map(|p| Config::load(p).map_err(|e| e.to_string()));
+            .map(|p| Settings::load(p).map_err(|e| e.to_string()));
         if let Some(Ok(cfg)) = &loaded {
             self.files = self.files_of(Some(cfg));
         } else if self.files.is_empty() {
@@ -393,7 +363,8 @@ impl Reloader {
                 }
             }
         };
-        self.metrics.reload(&ev);
+        self.metrics
+            .reload(ev.trigger.as_str(), ev.ok, &ev.config_digest);
         for hook in &self.hooks {
             hook(&ev);
         }
@@ -401,10 +372,10 @@ impl Reloader {
     }
 
     /// Builds everything that can fail first; installs only when all of it is good.
-    async fn install(&self, cfg: Option<&Config>) -> Result<(), String> {
+    async fn install(&self, cfg: Option<&Settings>) -> Result<(), String> {
         let tenancy =
             match (&self.tenancy, cfg) {
-                (Some(_), Some(cfg)) => Some(crate::app::tenancy(cfg).await?.ok_or(
+                (Some(_), Some(cfg)) => Some(Tenancy::from_settings(cfg).await?.ok_or(
                     "the new config has no [auth]: removing authentication needs a restart",
                 )?),
                 (None, Some(cfg)) if cfg.auth.is_some() => {
@@ -440,7 +411,7 @@ impl Reloader {
         Ok(())
     }
 
-    fn files_of(&self, cfg: Option<&Config>) -> Vec<PathBuf> {
+    fn files_of(&self, cfg: Option<&Settings>) -> Vec<PathBuf> {
         match (&self.config_path, cfg) {
             (Some(p), Some(cfg)) => watched_files(p, cfg),
             (p, _) => p
@@ -607,7 +578,7 @@ mod tests {
 
     #[test]
     fn watched_files_are_the_config_and_what_it_references() {
-        let cfg = Config::parse(
+        let cfg = Settings::parse(
             "[source]\nkind = \"sim\"\n[policies]\nmodel = \"/p/model.conf\"\npolicy = \"/p/policy.csv\"\n[pii]\nkey_file = \"/k/pii.key\"\n[server.tls]\ncert_file = \"/t/c.pem\"\nkey_file = \"/t/k.pem\"\nclient_ca_file = \"/t/ca.pem\"\n",
         )
         .expect("config");

@@ -90,7 +90,7 @@ pub enum TlsVersion {
 }
 
 /// The `[tls]` section. Relative paths are resolved against the config file by
-/// [`TlsConfig::resolve_paths`].
+/// `crate::settings::Settings::files_mut`, with every other path.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
@@ -124,19 +124,6 @@ impl TlsConfig {
     }
 
     /// Makes relative paths relative to `base` (the config file's folder).
-    pub fn resolve_paths(&mut self, base: &Path) {
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
-        fix(&mut self.cert_file);
-        fix(&mut self.key_file);
-        if let Some(p) = &mut self.client_ca_file {
-            fix(p);
-        }
-    }
-
     /// The files [`ReloadableTls::reload`] reads: watch these for changes.
     pub fn files(&self) -> Vec<PathBuf> {
         let mut v = vec![self.cert_file.clone(), self.key_file.clone()];
@@ -901,17 +888,6 @@ mod tests {
             let c = cfg(b).expect("parses");
             assert!(c.validate().is_err(), "{b}");
         }
-    }
-
-    #[test]
-    fn relative_paths_follow_the_config_file() {
-        let mut c = cfg("client_ca_file = \"ca.pem\"").expect("parses");
-        c.resolve_paths(Path::new("/etc/slurm-exporter"));
-        assert_eq!(c.cert_file, Path::new("/etc/slurm-exporter/s.pem"));
-        assert_eq!(
-            c.client_ca_file.as_deref(),
-            Some(Path::new("/etc/slurm-exporter/ca.pem"))
-        );
     }
 
     #[test]

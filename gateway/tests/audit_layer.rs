@@ -31,7 +31,7 @@ fn app(a: Arc<Auditor>) -> Router {
         .route("/metrics", get(|| async { "slurm_up 1\n" }))
         .layer(AuditLayer::new(
             Some(a),
-            Arc::new(gateway::admin::GatewayMetrics::new()),
+            Arc::new(gateway::metrics::GatewayMetrics::new()),
         ))
 }
 

@@ -54,7 +54,10 @@ async fn whoami(Extension(p): Extension<Principal>, headers: HeaderMap) -> Strin
 fn app(authn: Arc<Authenticator>) -> Router {
     Router::new()
         .route("/metrics", get(whoami))
-        .layer(AuthnLayer::new(authn))
+        .layer(axum::middleware::from_fn_with_state(
+            AuthnLayer::new(authn),
+            gateway::layer::authn::authenticate_request,
+        ))
 }
 
 async fn send(app: &Router, authorization: &[&str], cert: Option<CertIdentity>) -> Outcome {

@@ -4,7 +4,7 @@
 
 use collector::store::Format;
 use gateway::app::collect_once;
-use gateway::config::Config;
+use gateway::settings::Settings as Config;
 
 /// A textfile source serving one metric with `n` series, plus `collectors`.
 fn config(dir: &std::path::Path, n: usize, collectors: &str) -> Config {
@@ -106,7 +106,8 @@ fn old_family_names_still_load_and_unknown_ones_do_not() {
         );
     }
     let e = Config::parse("[source]\nkind = \"sim\"\n[collectors]\ndisabled = [\"externals\"]\n")
-        .expect_err("unknown family");
+        .expect_err("unknown family")
+        .msg;
     assert!(
         e.contains("collectors.disabled: unknown family \"externals\""),
         "{e}"

@@ -8,13 +8,16 @@ mod gw;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, Response, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use axum::Router;
 use collector::store::{Family, Format, Generation, Kind, Owner};
 use gateway::layer::quota::{
-    quota_view_name, refusal, OnExceed, Quota, QuotaConfig, QuotaOutcome, TRUNCATED_HEADER,
+    refusal, OnExceed, Quota, QuotaConfig, QuotaOutcome, TRUNCATED_HEADER,
 };
-use gateway::layer::rate_limit::{PerIpLayer, PerPrincipalLayer, RateLimitConfig};
+use gateway::layer::rate_limit::{self, PerIpLayer, PerPrincipalLayer, RateLimitConfig};
+use gateway::policy::view_key::Names;
+use gateway::serve::{BodyCache, Recipe};
 use gateway::tenancy::{AuthMethod, Principal, Role, TenantId};
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
@@ -143,9 +146,12 @@ fn test_authn(mut req: Request<Body>) -> Request<Body> {
 fn limited_app(ip: &PerIpLayer, principal: &PerPrincipalLayer) -> Router {
     Router::new()
         .route("/metrics", get(|| async { "ok\n" }))
-        .layer(principal.clone())
+        .layer(from_fn_with_state(
+            principal.clone(),
+            rate_limit::per_principal,
+        ))
         .layer(tower::util::MapRequestLayer::new(test_authn))
-        .layer(ip.clone())
+        .layer(from_fn_with_state(ip.clone(), rate_limit::per_ip))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -357,7 +363,9 @@ fn generation() -> Generation {
     )
 }
 
-async fn quota_handler(State((g, q)): State<(Arc<Generation>, Arc<Quota>)>) -> Response<Body> {
+type QuotaState = (Arc<Generation>, Arc<Quota>, Arc<BodyCache>);
+
+async fn quota_handler(State((g, q, bodies)): State<QuotaState>) -> Response<Body> {
     let Ok(tenant) = TenantId::parse("alpha") else {
         return Response::new(Body::from("bad tenant"));
     };
@@ -366,13 +374,21 @@ async fn quota_handler(State((g, q)): State<(Arc<Generation>, Arc<Quota>)>) -> R
         Owner::Account(a) => &**a == "physics",
         _ => false,
     };
-    let view = quota_view_name("viewer:alpha", &q.config());
+    let view = q.view_key(&tenant, Names::Pseudonyms);
+    let recipe = |keep| Recipe {
+        keep,
+        visible: &visible,
+        rewrite: None,
+    };
     let (body, truncated) = match q.apply(&g, &view, &tenant, &visible) {
-        QuotaOutcome::Within(_) => (g.view_body(&view, Format::Text, false, &visible), None),
+        QuotaOutcome::Within(_) => (
+            bodies.body(&g, &view, Format::Text, false, recipe(None)),
+            None,
+        ),
         QuotaOutcome::Truncated(plan) => {
             let keep = |i: usize| plan.keeps(i);
             (
-                g.view_body_filtered(&view, Format::Text, false, Some(&keep), &visible, None),
+                bodies.body(&g, &view, Format::Text, false, recipe(Some(&keep))),
                 Some(plan.header_value()),
             )
         }
@@ -392,7 +408,7 @@ async fn quota_server(metrics_per_tenant: usize, on_exceed: OnExceed) -> SocketA
     }));
     let app = Router::new()
         .route("/metrics", get(quota_handler))
-        .with_state((Arc::new(generation()), q));
+        .with_state((Arc::new(generation()), q, Arc::new(BodyCache::default())));
     gw::serve(app).await
 }
 

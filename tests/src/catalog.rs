@@ -28,8 +28,7 @@ pub struct Catalog {
 /// The gateway's self-metrics with one sample in every family (labelled families without a
 /// sample are not exposed at all).
 fn gateway_exposition() -> String {
-    use gateway::admin::GatewayMetrics;
-    use gateway::reload::{ReloadEvent, Trigger};
+    use gateway::metrics::GatewayMetrics;
     let m = GatewayMetrics::new();
     m.set_tenants(["t".to_owned()]);
     m.observe_request("/metrics", 200, Some("t"), 0.01);
@@ -37,13 +36,7 @@ fn gateway_exposition() -> String {
     m.rate_limited("ip");
     m.quota("t", "truncated");
     m.audit_record(true);
-    m.reload(&ReloadEvent {
-        trigger: Trigger::Sighup,
-        ok: true,
-        config_digest: "0".repeat(64),
-        error: None,
-        changed_files: Vec::new(),
-    });
+    m.reload("sighup", true, &"0".repeat(64));
     m.encode()
 }
 

@@ -1,6 +1,6 @@
 //! The audit layer: one encrypted, hash-chained record (the `audit` crate) for every request
 //! through the gateway, written before the response leaves; the same place counts the
-//! request in the gateway's self-metrics ([`crate::admin::GatewayMetrics`]).
+//! request in the gateway's self-metrics ([`crate::metrics::GatewayMetrics`]).
 //!
 //! It sits outermost in [`crate::stack`], so it sees every answer: served scrapes, 401s,
 //! 403s, 429s, quota refusals, 404s and timeouts. It reads what the inner layers decided
@@ -16,16 +16,14 @@
 //! requests); `"queued"` answers as soon as the record is queued and refuses once the writer
 //! has failed. Both choices are written into the log's start-up record.
 
-use crate::admin::GatewayMetrics;
-use crate::layer::authn::AuthnFailure;
-use crate::layer::quota::QuotaRefused;
-use crate::layer::rate_limit::RateLimited;
-use crate::tenancy::Principal;
+use crate::metrics::GatewayMetrics;
+use crate::policy::outcome::{AuthnFailure, QuotaRefused, RateLimited};
+use crate::policy::tenancy::Principal;
+pub use crate::settings::sections::{AuditConfig, Durability, OnFailure};
 use audit::{AuditLog, Decision, Event, EventKind};
 use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, MatchedPath};
 use axum::http::{HeaderValue, Request, Response, StatusCode};
-use serde::Deserialize;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,108 +33,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-
-/// `[audit]` in the config.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditConfig {
-    /// The log's segment files (created 0700 at first start).
-    pub dir: PathBuf,
-    /// The AES-256 keyring (JSON, 0600); generated at first start when missing.
-    pub key_file: PathBuf,
-    /// The Ed25519 signing key (PKCS#8 PEM, 0600); generated at first start when missing.
-    pub signing_key_file: PathBuf,
-    /// Written at every start for auditors: the public key that verifies this log.
-    /// Default: `<dir>/public-key.pem`.
-    pub public_key_file: Option<PathBuf>,
-    #[serde(default)]
-    pub on_failure: OnFailure,
-    #[serde(default)]
-    pub durability: Durability,
-    /// A signed checkpoint at least every this many records...
-    #[serde(default = "d1000")]
-    pub checkpoint_every_records: u64,
-    /// ...and at least this often, even when idle.
-    #[serde(default = "d60")]
-    pub checkpoint_interval_seconds: u64,
-    /// Whole segments older than this are removed (the chain then starts at a signed
-    /// anchor). Unset: keep everything.
-    pub retention_days: Option<u64>,
-}
-
-fn d1000() -> u64 {
-    1000
-}
-fn d60() -> u64 {
-    60
-}
-
-/// What happens to a request whose audit record cannot be written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnFailure {
-    /// Fail closed: answer 503, serve nothing unaudited.
-    #[default]
-    Refuse,
-    /// Fail open: serve and log the failure (sites whose scrapes matter more than the trail).
-    Serve,
-}
-
-/// When a request's record counts as written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Durability {
-    /// The response waits until the record is fsynced.
-    #[default]
-    Fsync,
-    /// The response waits until the record is queued to the writer; a crash can lose the
-    /// last group commit's records (never the chain's integrity).
-    Queued,
-}
-
-impl OnFailure {
-    fn as_str(self) -> &'static str {
-        match self {
-            OnFailure::Refuse => "refuse",
-            OnFailure::Serve => "serve",
-        }
-    }
-}
-
-impl Durability {
-    fn as_str(self) -> &'static str {
-        match self {
-            Durability::Fsync => "fsync",
-            Durability::Queued => "queued",
-        }
-    }
-}
-
-impl AuditConfig {
-    /// Relative paths are relative to the config file.
-    pub fn resolve_paths(&mut self, base: &Path) {
-        for p in [
-            &mut self.dir,
-            &mut self.key_file,
-            &mut self.signing_key_file,
-        ] {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        }
-        if let Some(p) = &mut self.public_key_file {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        }
-    }
-
-    pub fn public_key_path(&self) -> PathBuf {
-        self.public_key_file
-            .clone()
-            .unwrap_or_else(|| self.dir.join("public-key.pem"))
-    }
-}
 
 /// What a handler served, for the record: the authorization decision and its policy rule,
 /// the view and how many series it held. Handlers add it to their response's extensions.

@@ -12,7 +12,7 @@
 //! expression ever sees a request value). [`Authorizer::reload`] swaps the enforcer
 //! atomically and keeps the last good one when the new files are bad.
 
-use crate::tenancy::{Principal, Role, TenantId};
+use crate::policy::tenancy::{Principal, Role, TenantId};
 use arc_swap::ArcSwap;
 use casbin::function_map::key_match;
 use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter};

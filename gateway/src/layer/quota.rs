@@ -24,20 +24,17 @@
 //!
 //! The decision is a pure function of the generation's families, the view's visibility
 //! predicate and the quota ([`plan`]), so a body built from it is cacheable per generation
-//! and view, like any other view body: put the quota in the view name
-//! ([`quota_view_name`]). [`QuotaPlan::predicate`] turns the plan into the one
-//! `Fn(&Owner) -> bool` that `Generation::view_body_with` takes.
+//! and view, like any other view body: the view key ([`ViewKey`]) carries the quota.
 
-use crate::tenancy::TenantId;
+pub use crate::policy::outcome::{QuotaRefused, TRUNCATED_HEADER};
+use crate::policy::tenancy::TenantId;
+use crate::policy::view_key::{Names, TenantKey, ViewKey};
+pub use crate::settings::sections::{OnExceed, QuotaConfig};
 use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, Response, StatusCode};
+use axum::http::{HeaderValue, Response, StatusCode};
 use collector::store::{Family, Generation, Owner};
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-
-/// The response header naming a truncated view: `<series kept>/<series visible>`.
-pub const TRUNCATED_HEADER: HeaderName = HeaderName::from_static("x-slurm-exporter-truncated");
 
 /// Family groups in the order they are kept, each with the name prefixes that belong to it.
 /// A name belongs to the group of its longest matching prefix (so
@@ -78,39 +75,6 @@ pub fn priority_rank(name: &str) -> usize {
         .filter(|(_, p)| name.starts_with(**p))
         .max_by_key(|(rank, p)| (p.len(), std::cmp::Reverse(*rank)))
         .map_or(PRIORITY.len(), |(rank, _)| rank)
-}
-
-// ---------------------------------------------------------------------------------------
-// Configuration
-
-/// What a view over the quota gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnExceed {
-    /// Whole families in priority order, and a header saying so.
-    #[default]
-    Truncate,
-    /// 413, nothing served.
-    Refuse,
-}
-
-/// The `[quota]` section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct QuotaConfig {
-    /// Series one tenant's view may hold.
-    pub metrics_per_tenant: usize,
-    pub on_exceed: OnExceed,
-}
-
-impl Default for QuotaConfig {
-    /// 10,000 jobs at about 10 job series each, plus room for the rest.
-    fn default() -> Self {
-        QuotaConfig {
-            metrics_per_tenant: 200_000,
-            on_exceed: OnExceed::Truncate,
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -173,7 +137,7 @@ impl QuotaPlan {
     }
 
     /// Whether the family at `index` of the generation is kept; pass it to
-    /// `Generation::view_body_filtered` as the family filter.
+    /// the body cache (`crate::serve::Recipe::keep`) as the family filter.
     pub fn keeps(&self, index: usize) -> bool {
         self.kept.contains(&index)
     }
@@ -193,14 +157,12 @@ pub enum QuotaOutcome {
     Refused(Arc<QuotaPlan>),
 }
 
-type PlanKey = (Arc<str>, usize);
-
 /// The quota of a gateway: the config and the plans of the current generation.
 #[derive(Debug)]
 pub struct Quota {
     config: QuotaConfig,
-    /// Plans of one generation (its `seq`) by view name and limit: one per view.
-    plans: Mutex<(u64, HashMap<PlanKey, Arc<QuotaPlan>>)>,
+    /// Plans of one generation (its `seq`) by view (whose key carries the limit).
+    plans: Mutex<(u64, HashMap<ViewKey, Arc<QuotaPlan>>)>,
 }
 
 impl Quota {
@@ -215,18 +177,26 @@ impl Quota {
         self.config
     }
 
+    /// The key of `tenant`'s view with `names`, under this quota.
+    pub fn view_key(&self, tenant: &TenantId, names: Names) -> ViewKey {
+        ViewKey::Tenant(TenantKey {
+            tenant: tenant.clone(),
+            names,
+            quota: self.config.metrics_per_tenant,
+        })
+    }
+
     /// The plan of `view` in `g`, made once per generation and view (`view` must name
-    /// `visible` uniquely, as for `Generation::view_body`).
+    /// `visible` and the limit: [`Quota::view_key`]).
     pub fn plan_for(
         &self,
         g: &Generation,
-        view: &Arc<str>,
+        view: &ViewKey,
         visible: &dyn Fn(&Owner) -> bool,
     ) -> Arc<QuotaPlan> {
-        let key = (view.clone(), self.config.metrics_per_tenant);
         if let Ok(p) = self.plans.lock() {
             if p.0 == g.seq {
-                if let Some(plan) = p.1.get(&key) {
+                if let Some(plan) = p.1.get(view) {
                     return plan.clone();
                 }
             }
@@ -239,7 +209,7 @@ impl Quota {
                 p.1.clear();
             }
             if p.0 == g.seq {
-                p.1.insert(key, made.clone());
+                p.1.insert(view.clone(), made.clone());
             }
         }
         made
@@ -249,7 +219,7 @@ impl Quota {
     pub fn apply(
         &self,
         g: &Generation,
-        view: &Arc<str>,
+        view: &ViewKey,
         tenant: &TenantId,
         visible: &dyn Fn(&Owner) -> bool,
     ) -> QuotaOutcome {
@@ -270,18 +240,6 @@ impl Quota {
             OnExceed::Refuse => QuotaOutcome::Refused(plan),
         }
     }
-}
-
-/// The view name a body under `quota` is cached by: the base view name and the limit.
-pub fn quota_view_name(base: &str, config: &QuotaConfig) -> Arc<str> {
-    format!("{base}:quota={}", config.metrics_per_tenant).into()
-}
-
-/// Marks a response refused at the quota, for the audit layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuotaRefused {
-    pub visible_series: usize,
-    pub limit: usize,
 }
 
 /// The `refuse` answer: 413, short and generic; the counts go to the log and the extension.
@@ -399,11 +357,11 @@ mod tests {
             on_exceed: OnExceed::Truncate,
         });
         let g = Generation::new(7, 0.0, vec![fam("slurm_job_cpus", &[a.clone(), a.clone()])]);
-        let view: Arc<str> = "viewer:t".into();
         let tenant = TenantId::parse("t").expect("tenant");
+        let view = q.view_key(&tenant, Names::Pseudonyms);
         let p1 = q.plan_for(&g, &view, &|_| true);
         let p2 = q.plan_for(&g, &view, &|_| false);
-        assert!(Arc::ptr_eq(&p1, &p2), "cached by view name");
+        assert!(Arc::ptr_eq(&p1, &p2), "cached by view key");
         assert!(matches!(
             q.apply(&g, &view, &tenant, &|_| true),
             QuotaOutcome::Truncated(_)

@@ -22,27 +22,26 @@
 //! tracked callers keep their own budgets, and rotating source addresses or tokens buys an
 //! attacker one shared budget, not a fresh one per key, nor more memory.
 
-use crate::tenancy::{Principal, TenantId};
+pub use crate::policy::outcome::RateLimited;
+use crate::policy::tenancy::{Principal, TenantId};
+pub use crate::settings::sections::RateLimitConfig;
 use arc_swap::ArcSwap;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderValue, Request, Response, StatusCode};
+use axum::middleware::Next;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::keyed::ShrinkableKeyedStateStore;
 use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
-use serde::Deserialize;
 use std::collections::HashMap;
-use std::future::Future;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// How often idle keys are swept out of a store (at most; sweeps run on the request path).
@@ -50,51 +49,6 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 // ---------------------------------------------------------------------------------------
 // Configuration
-
-const fn nz32(v: u32) -> NonZeroU32 {
-    match NonZeroU32::new(v) {
-        Some(n) => n,
-        None => panic!("zero"),
-    }
-}
-
-const fn nzusize(v: usize) -> NonZeroUsize {
-    match NonZeroUsize::new(v) {
-        Some(n) => n,
-        None => panic!("zero"),
-    }
-}
-
-/// The `[rate_limit]` section. Zero is refused when the config is read (a zero rate would
-/// refuse everything; leave the layer out instead).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RateLimitConfig {
-    /// Requests per minute from one client address (IPv6: one /64), before authentication.
-    pub per_ip_per_minute: NonZeroU32,
-    /// Requests per minute for one tenant, all its principals together (`queries_per_minute`).
-    pub per_tenant_per_minute: NonZeroU32,
-    /// Requests per minute for one principal (token, certificate, JWT subject).
-    pub per_principal_per_minute: NonZeroU32,
-    /// Requests a key may make at once after being idle (the bucket size of every limit).
-    pub burst: NonZeroU32,
-    /// Keys each store tracks at most (per-IP, per-tenant and per-principal stores each).
-    pub max_tracked_keys: NonZeroUsize,
-}
-
-impl Default for RateLimitConfig {
-    /// A Prometheus scraping every 15 s makes 4 requests a minute; these leave room for a
-    /// few scrapers and dashboards behind one address or token, and stop floods.
-    fn default() -> Self {
-        RateLimitConfig {
-            per_ip_per_minute: nz32(600),
-            per_tenant_per_minute: nz32(600),
-            per_principal_per_minute: nz32(120),
-            burst: nz32(20),
-            max_tracked_keys: nzusize(10_000),
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // The bounded key store
@@ -256,24 +210,6 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
 // ---------------------------------------------------------------------------------------
 // Outcomes
 
-/// Which limit refused a request; a response extension for the audit layer and the logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateLimited {
-    Ip,
-    Tenant,
-    Principal,
-}
-
-impl RateLimited {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RateLimited::Ip => "ip",
-            RateLimited::Tenant => "tenant",
-            RateLimited::Principal => "principal",
-        }
-    }
-}
-
 /// `Retry-After` for a wait: whole seconds, rounded up, at least 1.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -307,8 +243,6 @@ pub fn ip_key(ip: IpAddr) -> IpAddr {
         }
     }
 }
-
-type BoxFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
 
 // ---------------------------------------------------------------------------------------
 // Per-IP layer
@@ -381,55 +315,27 @@ impl PerIpLayer {
     }
 }
 
-impl<S> tower::Layer<S> for PerIpLayer {
-    type Service = PerIpService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        PerIpService {
-            inner,
-            current: self.current.clone(),
-        }
+/// The per-IP limit as middleware: `axum::middleware::from_fn_with_state(layer, per_ip)`.
+pub async fn per_ip(
+    State(limit): State<PerIpLayer>,
+    req: Request<Body>,
+    next: Next,
+) -> Response<Body> {
+    // The accept loop always attaches the peer address; without it we cannot tell callers
+    // apart, so we refuse rather than put everyone in one bucket silently.
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
+        tracing::error!(
+            "no peer address on the request: the accept loop must attach ConnectInfo<SocketAddr>"
+        );
+        let mut r = Response::new(Body::from("error\n"));
+        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        return r;
+    };
+    if let Err(wait) = limit.check_ip(peer.ip()) {
+        tracing::info!(peer = %peer.ip(), retry_after_ms = wait.as_millis() as u64, "rate limited (ip)");
+        return too_many_requests(RateLimited::Ip, wait);
     }
-}
-
-#[derive(Clone)]
-pub struct PerIpService<S> {
-    inner: S,
-    current: Arc<ArcSwap<Configured<KeyedLimiter<IpAddr>>>>,
-}
-
-impl<S, B> tower::Service<Request<B>> for PerIpService<S>
-where
-    S: tower::Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Response<Body>, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        // The accept loop always attaches the peer address; without it we cannot tell
-        // callers apart, so we refuse rather than put everyone in one bucket silently.
-        let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied()
-        else {
-            tracing::error!("no peer address on the request: the accept loop must attach ConnectInfo<SocketAddr>");
-            let mut r = Response::new(Body::from("error\n"));
-            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            return Box::pin(async move { Ok(r) });
-        };
-        if let Err(wait) = self.current.load().limits.check(&ip_key(peer.ip())) {
-            tracing::info!(peer = %peer.ip(), retry_after_ms = wait.as_millis() as u64, "rate limited (ip)");
-            return Box::pin(async move { Ok(too_many_requests(RateLimited::Ip, wait)) });
-        }
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move { inner.call(req).await })
-    }
+    next.run(req).await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -503,61 +409,34 @@ impl PerPrincipalLayer {
     }
 }
 
-impl<S> tower::Layer<S> for PerPrincipalLayer {
-    type Service = PerPrincipalService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        PerPrincipalService {
-            inner,
-            current: self.current.clone(),
+/// The per-tenant and per-principal limits as middleware, after authentication:
+/// `axum::middleware::from_fn_with_state(layer, per_principal)`.
+pub async fn per_principal(
+    State(limit): State<PerPrincipalLayer>,
+    req: Request<Body>,
+    next: Next,
+) -> Response<Body> {
+    if let Some(p) = req.extensions().get::<Principal>() {
+        if let Err((which, wait)) = limit.check_principal(p) {
+            tracing::info!(
+                limit = which.as_str(),
+                tenant = %p.tenant,
+                principal = %p.id,
+                retry_after_ms = wait.as_millis() as u64,
+                "rate limited"
+            );
+            let mut res = too_many_requests(which, wait);
+            res.extensions_mut().insert(p.clone());
+            return res;
         }
     }
-}
-
-#[derive(Clone)]
-pub struct PerPrincipalService<S> {
-    inner: S,
-    current: Arc<ArcSwap<Configured<PrincipalLimits>>>,
-}
-
-impl<S, B> tower::Service<Request<B>> for PerPrincipalService<S>
-where
-    S: tower::Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Response<Body>, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        if let Some(p) = req.extensions().get::<Principal>() {
-            if let Err((which, wait)) = self.current.load().limits.check(p) {
-                tracing::info!(
-                    limit = which.as_str(),
-                    tenant = %p.tenant,
-                    principal = %p.id,
-                    retry_after_ms = wait.as_millis() as u64,
-                    "rate limited"
-                );
-                let mut res = too_many_requests(which, wait);
-                res.extensions_mut().insert(p.clone());
-                return Box::pin(async move { Ok(res) });
-            }
-        }
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move { inner.call(req).await })
-    }
+    next.run(req).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::sections::{nz32, nzusize};
 
     #[test]
     fn a_reload_changes_the_limits_and_only_a_change_resets_them() {
@@ -588,8 +467,8 @@ mod tests {
         let p = Principal {
             id: "x".into(),
             tenant: TenantId::parse("t").expect("tenant"),
-            role: crate::tenancy::Role::Viewer,
-            method: crate::tenancy::AuthMethod::ApiToken,
+            role: crate::policy::tenancy::Role::Viewer,
+            method: crate::policy::tenancy::AuthMethod::ApiToken,
         };
         let pl = PerPrincipalLayer::new(&one);
         assert!(pl.check_principal(&p).is_ok());

@@ -5,24 +5,25 @@
 //! federation returns a subset of what the caller's `/metrics` shows and never more. On top:
 //! - the policy must grant `federate` (read) as well as a `/metrics` view;
 //! - every `match[]` is parsed and checked; any bad one is a 400 naming it, any parameter
-//!   other than `match[]` is a 400 (see [`crate::selector`] for the syntax and bounds);
+//!   other than `match[]` is a 400 (see [`crate::policy::selector`] for the syntax and bounds);
 //! - in a tenant's view the scope is appended to every selector, never replaced, and a
 //!   selector that asks for another tenant's accounts or tenant is a 403
-//!   ([`crate::selector::Selector::scoped`]);
+//!   ([`crate::policy::selector::Selector::scoped`]);
 //! - the quota is the view's: a truncated view federates only its kept families (with the
 //!   same `X-Slurm-Exporter-Truncated` header), a refused one is a 413.
 //!
 //! Bodies are encoded per request (selectors make each one different), never cached.
 
-use super::view::{self, negotiate, refuse, respond, served, View};
+use super::view::{self, refuse, respond, served, View};
 use crate::layer::authz::{action, object};
-use crate::selector::{parse_params, Selection, Selector};
-use crate::stack::AppState;
-use crate::tenancy::Principal;
+use crate::policy::selector::{parse_params, Selection, Selector};
+use crate::policy::tenancy::Principal;
+use crate::serve::{gzip_fast, negotiate};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, Response, StatusCode, Uri};
-use collector::store::{encode_selected, gzip_fast, Family, Series};
+use collector::store::{encode_selected, Family, Series};
 use sha2::{Digest, Sha256};
 use std::cell::Cell;
 use std::fmt::Write as _;

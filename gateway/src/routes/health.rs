@@ -1,6 +1,6 @@
 //! `/healthz` (the process answers) and `/readyz` (a generation with Slurm data is published).
 
-use crate::stack::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 

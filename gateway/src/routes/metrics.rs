@@ -1,16 +1,17 @@
 //! `/metrics`: the last published generation, encoded as Prometheus text 0.0.4 or, when the
 //! scraper's `Accept` asks for it, OpenMetrics 1.0; gzipped when `Accept-Encoding` allows.
-//! Bodies are encoded once per generation and view and shared by every scrape. Which view a
-//! caller gets is decided in [`super::view`], shared with `/federate`.
+//! Bodies are encoded once per generation and view and shared by every scrape
+//! ([`crate::serve::BodyCache`]). Which view a caller gets is decided in [`super::view`],
+//! shared with `/federate`.
 
-use super::view::{self, negotiate, respond, served, View};
-use crate::stack::AppState;
-use crate::tenancy::Principal;
+use super::view::{self, respond, served, View};
+use crate::policy::tenancy::Principal;
+use crate::policy::view_key::ViewKey;
+use crate::serve::{negotiate, Recipe};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, Response};
-
-pub use super::view::accepts_gzip;
 
 pub async fn metrics(
     State(s): State<AppState>,
@@ -25,10 +26,11 @@ pub async fn metrics(
         Ok(v) => v,
         Err(refused) => return *refused,
     };
+    let all = || s.bodies.body(&g, &ViewKey::All, format, gzip, Recipe::ALL);
     let (body, truncated, record) = match view {
-        View::Open => (g.full_body(format, gzip), None, None),
+        View::Open => (all(), None, None),
         View::All { policy } => (
-            g.full_body(format, gzip),
+            all(),
             None,
             Some(served(&policy, g.series_count(), "all", None)),
         ),
@@ -38,9 +40,13 @@ pub async fn metrics(
                 Err(refused) => return *refused,
             };
             let keep = |i: usize| quoted.plan.keeps(i);
-            let keep_ref = quoted.truncated.then_some(&keep as &dyn Fn(usize) -> bool);
             let visible = |o: &collector::store::Owner| v.visible(o);
-            let body = g.view_body_filtered(&v.name, format, gzip, keep_ref, &visible, v.rewrite());
+            let recipe = Recipe {
+                keep: quoted.truncated.then_some(&keep as &dyn Fn(usize) -> bool),
+                visible: &visible,
+                rewrite: v.rewrite(),
+            };
+            let body = s.bodies.body(&g, &v.key, format, gzip, recipe);
             let record = served(&v.policy, quoted.plan.kept_series, v.kind, None);
             (body, quoted.header(), Some(record))
         }

@@ -10,8 +10,8 @@
 
 use crate::layer::audit::Served;
 use crate::layer::authz::{action, object};
-use crate::stack::AppState;
-use crate::tenancy::{Principal, TenantId};
+use crate::policy::tenancy::{Principal, TenantId};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::{header, HeaderValue, Response, StatusCode};
@@ -64,8 +64,9 @@ fn form_urlencoded_pairs(q: &str) -> Result<Vec<(String, String)>, &'static str>
     if q.len() > MAX {
         return Err("query too long");
     }
-    let decode =
-        |s| crate::query::url_decode(s, MAX).map_err(|_| "bad URL encoding in the query string");
+    let decode = |s| {
+        crate::policy::query::url_decode(s, MAX).map_err(|_| "bad URL encoding in the query string")
+    };
     q.split('&')
         .filter(|s| !s.is_empty())
         .map(|pair| {

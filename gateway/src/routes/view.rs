@@ -8,12 +8,13 @@
 use crate::layer::audit::Served;
 use crate::layer::authz::{action, object};
 use crate::layer::quota::TRUNCATED_HEADER;
-use crate::layer::quota::{quota_view_name, refusal, Quota, QuotaOutcome, QuotaPlan};
-use crate::pii::Pseudonymizer;
-use crate::stack::Tenancy;
-use crate::tenancy::{Principal, TenantScope};
+use crate::layer::quota::{refusal, Quota, QuotaOutcome, QuotaPlan};
+use crate::policy::pii::Pseudonymizer;
+use crate::policy::tenancy::{Principal, TenantScope};
+use crate::policy::view_key::{Names, ViewKey};
+use crate::state::Tenancy;
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use axum::http::{header, HeaderValue, Response, StatusCode};
 use collector::store::{Format, Generation, Owner, Rewrite};
 use std::sync::Arc;
 
@@ -41,8 +42,8 @@ pub struct TenantView<'t> {
     pub policy: String,
     /// `clear` or `pseudonyms`.
     pub kind: &'static str,
-    /// The view's name: the body-cache and quota-plan key.
-    pub name: Arc<str>,
+    /// The body-cache and quota-plan key.
+    pub key: ViewKey,
     pii: Option<&'t Pseudonymizer>,
     rewrite: Option<BoxedRewrite<'t>>,
     quota: &'t Quota,
@@ -93,7 +94,7 @@ impl<'t> TenantView<'t> {
         let visible = |o: &Owner| self.visible(o);
         match self
             .quota
-            .apply(g, &self.name, &self.principal.tenant, &visible)
+            .apply(g, &self.key, &self.principal.tenant, &visible)
         {
             QuotaOutcome::Within(plan) => Ok(Quoted {
                 plan,
@@ -167,41 +168,21 @@ pub fn choose<'t>(
             }
         }
     };
-    let kind = if clear { "clear" } else { "pseudonyms" };
+    let names = if clear {
+        Names::Clear
+    } else {
+        Names::Pseudonyms
+    };
     Ok(View::Tenant(TenantView {
         principal: p,
         scope,
         policy: own.policy,
-        kind,
-        name: quota_view_name(&format!("{kind}:{}", p.tenant), &t.quota.config()),
+        kind: names.as_str(),
+        key: t.quota.view_key(&p.tenant, names),
         pii: t.pii.as_ref(),
         rewrite,
         quota: &t.quota,
     }))
-}
-
-/// Whether `Accept-Encoding` lets us send gzip (`q=0` refuses it).
-pub fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|part| {
-            let mut it = part.split(';').map(str::trim);
-            let coding = it.next().unwrap_or("");
-            let q = it
-                .find_map(|p| p.strip_prefix("q="))
-                .and_then(|q| q.parse::<f32>().ok())
-                .unwrap_or(1.0);
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && q > 0.0
-        })
-}
-
-/// The exposition format and whether to gzip, from `Accept` and `Accept-Encoding`.
-pub fn negotiate(headers: &HeaderMap) -> (Format, bool) {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    (Format::negotiate(accept), accepts_gzip(headers))
 }
 
 /// A short refusal; details go to the log and the audit record, never to the client.
@@ -251,7 +232,7 @@ pub fn respond(
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
+        HeaderValue::from_static(crate::serve::content_type(format)),
     );
     h.insert(
         header::VARY,
@@ -272,24 +253,6 @@ pub fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn h(v: &str) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        m.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_str(v).expect("valid"),
-        );
-        m
-    }
-
-    #[test]
-    fn gzip_negotiation() {
-        assert!(accepts_gzip(&h("gzip")));
-        assert!(accepts_gzip(&h("br, gzip;q=0.5")));
-        assert!(!accepts_gzip(&h("gzip;q=0")));
-        assert!(!accepts_gzip(&h("identity")));
-        assert!(!accepts_gzip(&HeaderMap::new()));
-    }
 
     #[test]
     fn served_records_merge_extra_detail() {

@@ -9,11 +9,12 @@
 //! `cache_max_entries`, oldest evicted first. An unreachable issuer is a refusal that is not
 //! cached. At most `max_in_flight` introspection calls run at once.
 
-use super::{
-    check_url, de_opt_roles, de_opt_tenants, de_role_map, de_tenant_map, http_client, read_limited,
-    read_secret_file, AuthnConfigError, ClaimRules, FailureReason, SecretString,
+use super::common::{
+    check_url, http_client, read_limited, read_secret_file, AuthnConfigError, ClaimRules,
 };
-use crate::tenancy::{AuthMethod, Principal, Role, TenantId};
+use crate::policy::outcome::FailureReason;
+use crate::policy::tenancy::{AuthMethod, Principal};
+pub use crate::settings::auth::{ClientAuth, IntrospectionConfig};
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenResponse, BasicTokenType,
 };
@@ -25,122 +26,12 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// The introspection endpoint and how its answers map to principals.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IntrospectionConfig {
-    /// The RFC 7662 endpoint, e.g. `https://idp.example/oauth2/introspect`.
-    pub url: String,
-    /// This gateway's client credentials at the issuer.
-    pub client_id: String,
-    #[serde(default)]
-    pub client_secret: Option<SecretString>,
-    /// The secret read from a file instead (exactly one of the two).
-    #[serde(default)]
-    pub client_secret_file: Option<PathBuf>,
-    #[serde(default)]
-    pub client_auth: ClientAuth,
-    /// If set, the `iss` an answer must carry.
-    #[serde(default)]
-    pub issuer: Option<String>,
-    /// If not empty, an answer's `aud` must name one of these.
-    #[serde(default)]
-    pub audiences: Vec<String>,
-    #[serde(default = "super::default_tenant_claim")]
-    pub tenant_claim: String,
-    #[serde(default = "super::default_role_claim")]
-    pub role_claim: String,
-    #[serde(default, deserialize_with = "de_tenant_map")]
-    pub tenant_map: BTreeMap<String, TenantId>,
-    #[serde(default, deserialize_with = "de_role_map")]
-    pub role_map: BTreeMap<String, Role>,
-    #[serde(default, deserialize_with = "de_opt_tenants")]
-    pub allowed_tenants: Option<Vec<TenantId>>,
-    #[serde(default, deserialize_with = "de_opt_roles")]
-    pub allowed_roles: Option<Vec<Role>>,
-    #[serde(default = "default_ttl")]
-    pub cache_ttl_seconds: u64,
-    #[serde(default = "default_negative_ttl")]
-    pub negative_cache_ttl_seconds: u64,
-    #[serde(default = "default_max_entries")]
-    pub cache_max_entries: usize,
-    #[serde(default = "default_in_flight")]
-    pub max_in_flight: usize,
-    #[serde(default = "super::default_http_timeout")]
-    pub http_timeout_seconds: u64,
-    #[serde(default = "default_leeway")]
-    pub leeway_seconds: u64,
-    /// Extra CA certificates (PEM) to trust for the endpoint's HTTPS.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-}
-
-/// How this gateway authenticates to the introspection endpoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientAuth {
-    /// HTTP Basic with client id and secret (RFC 6749 §2.3.1's preferred form).
-    #[default]
-    Basic,
-    /// `client_id` and `client_secret` in the form body.
-    RequestBody,
-}
-
-fn default_ttl() -> u64 {
-    60
-}
-fn default_negative_ttl() -> u64 {
-    10
-}
-fn default_max_entries() -> usize {
-    10_000
-}
-fn default_in_flight() -> usize {
-    16
-}
-fn default_leeway() -> u64 {
-    30
-}
-
-impl IntrospectionConfig {
-    /// An endpoint with every optional field at its default.
-    pub fn new(
-        url: impl Into<String>,
-        client_id: impl Into<String>,
-        client_secret: SecretString,
-    ) -> IntrospectionConfig {
-        IntrospectionConfig {
-            url: url.into(),
-            client_id: client_id.into(),
-            client_secret: Some(client_secret),
-            client_secret_file: None,
-            client_auth: ClientAuth::Basic,
-            issuer: None,
-            audiences: Vec::new(),
-            tenant_claim: super::default_tenant_claim(),
-            role_claim: super::default_role_claim(),
-            tenant_map: BTreeMap::new(),
-            role_map: BTreeMap::new(),
-            allowed_tenants: None,
-            allowed_roles: None,
-            cache_ttl_seconds: default_ttl(),
-            negative_cache_ttl_seconds: default_negative_ttl(),
-            cache_max_entries: default_max_entries(),
-            max_in_flight: default_in_flight(),
-            http_timeout_seconds: super::default_http_timeout(),
-            leeway_seconds: default_leeway(),
-            ca_file: None,
-        }
-    }
-}
 
 /// Every field of an introspection answer beyond RFC 7662's, kept for the claim mapping.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -362,7 +253,7 @@ impl Introspector {
                 Duration::from_secs(cfg.http_timeout_seconds),
                 cfg.ca_file.as_deref(),
             )?,
-            super::MAX_ISSUER_BODY,
+            super::common::MAX_ISSUER_BODY,
         );
         Ok(Introspector {
             client,
@@ -513,6 +404,8 @@ fn describe<RE: std::error::Error>(e: &RequestTokenError<RE, BasicErrorResponse>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::authn::SecretString;
+    use crate::policy::tenancy::{Role, TenantId};
 
     fn p(id: &str) -> Outcome {
         Ok(Principal {

@@ -13,18 +13,16 @@
 //! per `jwks_min_refresh_seconds`, single-flight, so a flood of made-up `kid`s costs the
 //! issuer at most one request per interval. A failed refresh keeps the keys we have.
 
-use super::{
-    check_url, de_opt_roles, de_opt_tenants, de_role_map, de_tenant_map, get_json, http_client,
-    AuthnConfigError, ClaimRules, FailureReason,
-};
-use crate::tenancy::{AuthMethod, Principal, Role, TenantId};
+use super::common::{check_url, get_json, http_client, AuthnConfigError, ClaimRules};
+use crate::policy::outcome::FailureReason;
+use crate::policy::tenancy::{AuthMethod, Principal};
+pub use crate::settings::auth::OidcConfig;
 use arc_swap::ArcSwap;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,90 +30,6 @@ use std::time::{Duration, Instant};
 
 /// Most keys taken from one JWKS document; real issuers publish a handful.
 const MAX_KEYS: usize = 64;
-
-/// One OIDC issuer whose access tokens are accepted.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcConfig {
-    /// Exactly the `iss` its tokens carry, e.g. `https://idp.example/realms/hpc`.
-    pub issuer: String,
-    /// Where its keys are; when absent, read from the issuer's discovery document.
-    #[serde(default)]
-    pub jwks_url: Option<String>,
-    /// Accepted `aud` values: a token must name at least one. Required, never empty.
-    pub audiences: Vec<String>,
-    /// Allowed signature algorithms; `HS*` and `none` are refused at load.
-    #[serde(default = "default_algorithms")]
-    pub algorithms: Vec<String>,
-    /// Claim (or dotted path, e.g. `realm_access.roles`) naming the tenant.
-    #[serde(default = "super::default_tenant_claim")]
-    pub tenant_claim: String,
-    /// Claim (or dotted path) naming the role.
-    #[serde(default = "super::default_role_claim")]
-    pub role_claim: String,
-    /// Claim value -> tenant. Empty: the value itself must be a tenant id.
-    #[serde(default, deserialize_with = "de_tenant_map")]
-    pub tenant_map: BTreeMap<String, TenantId>,
-    /// Claim value -> role. Empty: the value itself must be a role name.
-    #[serde(default, deserialize_with = "de_role_map")]
-    pub role_map: BTreeMap<String, Role>,
-    /// If set, the only tenants this issuer may assert (e.g. a tenant's own IdP).
-    #[serde(default, deserialize_with = "de_opt_tenants")]
-    pub allowed_tenants: Option<Vec<TenantId>>,
-    /// If set, the only roles this issuer may assert.
-    #[serde(default, deserialize_with = "de_opt_roles")]
-    pub allowed_roles: Option<Vec<Role>>,
-    /// Clock skew allowed on `exp` and `nbf`, at most 300.
-    #[serde(default = "default_leeway")]
-    pub leeway_seconds: u64,
-    /// At most one JWKS fetch per this many seconds, whatever the traffic.
-    #[serde(default = "default_min_refresh")]
-    pub jwks_min_refresh_seconds: u64,
-    /// Keys older than this are refetched on next use (the old ones serve if that fails).
-    #[serde(default = "default_max_age")]
-    pub jwks_max_age_seconds: u64,
-    #[serde(default = "super::default_http_timeout")]
-    pub http_timeout_seconds: u64,
-    /// Extra CA certificates (PEM) to trust for the issuer's HTTPS.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-}
-
-fn default_algorithms() -> Vec<String> {
-    vec!["RS256".into(), "ES256".into(), "EdDSA".into()]
-}
-fn default_leeway() -> u64 {
-    30
-}
-fn default_min_refresh() -> u64 {
-    30
-}
-fn default_max_age() -> u64 {
-    3600
-}
-
-impl OidcConfig {
-    /// An issuer with every optional field at its default.
-    pub fn new(issuer: impl Into<String>, audiences: Vec<String>) -> OidcConfig {
-        OidcConfig {
-            issuer: issuer.into(),
-            jwks_url: None,
-            audiences,
-            algorithms: default_algorithms(),
-            tenant_claim: super::default_tenant_claim(),
-            role_claim: super::default_role_claim(),
-            tenant_map: BTreeMap::new(),
-            role_map: BTreeMap::new(),
-            allowed_tenants: None,
-            allowed_roles: None,
-            leeway_seconds: default_leeway(),
-            jwks_min_refresh_seconds: default_min_refresh(),
-            jwks_max_age_seconds: default_max_age(),
-            http_timeout_seconds: super::default_http_timeout(),
-            ca_file: None,
-        }
-    }
-}
 
 /// A JWKS key with what it may verify.
 struct StoredKey {

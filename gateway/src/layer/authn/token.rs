@@ -8,10 +8,11 @@
 //! password hash buys nothing against a search space of 2^256). The hash covers the whole
 //! token, id included, and is compared in constant time.
 
-use super::{de_role, de_tenant, ser_role, ser_tenant, AuthnConfigError, FailureReason};
-use crate::tenancy::{AuthMethod, Principal, Role, TenantId};
+use super::common::AuthnConfigError;
+use crate::policy::outcome::FailureReason;
+use crate::policy::tenancy::{AuthMethod, Principal, Role, TenantId};
+pub use crate::settings::auth::ApiTokenConfig;
 use rand::TryRngCore;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
@@ -22,20 +23,6 @@ const ID_LEN: usize = 12;
 /// 43 * log2(62) = 256.0 bits.
 const SECRET_LEN: usize = 43;
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// One API token as the config stores it: never the token, only its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiTokenConfig {
-    /// The token's public id (the part after `sxp_`), shown in logs and audit records.
-    pub id: String,
-    /// Lowercase hex SHA-256 of the whole token string.
-    pub sha256: String,
-    #[serde(deserialize_with = "de_tenant", serialize_with = "ser_tenant")]
-    pub tenant: TenantId,
-    #[serde(deserialize_with = "de_role", serialize_with = "ser_role")]
-    pub role: Role,
-}
 
 /// The OS random number generator failed; no token was made.
 #[derive(Debug, thiserror::Error)]

@@ -41,7 +41,7 @@
 //! - Hidden labels (`user`, and `[pii] labels`) are matched against the value the caller
 //!   sees: for a viewer the pseudonym, never the clear name, so no regex can probe names.
 
-use crate::tenancy::TenantScope;
+use crate::policy::tenancy::TenantScope;
 use collector::store::{format_value, Family, Kind, Rewrite, Sample, Series};
 use regex::{Regex, RegexBuilder};
 
@@ -411,7 +411,7 @@ pub enum ParamsError {
 }
 
 fn url_decode(s: &str, max: usize) -> Result<String, ParamsError> {
-    crate::query::url_decode(s, max).map_err(|_| ParamsError::Encoding)
+    crate::policy::query::url_decode(s, max).map_err(|_| ParamsError::Encoding)
 }
 
 /// Parses every `match[]` of a raw query string. Each one is parsed and checked: any bad one
@@ -632,7 +632,7 @@ impl<'s> Selection<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenancy::TenantId;
+    use crate::policy::tenancy::TenantId;
 
     /// (input, Ok(rendered matchers) | Err(message fragment))
     const PARSE: &[(&str, Result<&str, &str>)] = &[

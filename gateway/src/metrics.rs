@@ -1,36 +1,18 @@
-//! The admin listener and the gateway's own metrics.
-//!
-//! [`GatewayMetrics`] counts what the gateway does (requests, refusals, audit records, config
-//! reloads), with the `prometheus-client` crate; the Slurm series keep their purpose-built
-//! store and encoder. They are served on a separate plain-HTTP listener, never on the
-//! scrape port, so a tenant's view never carries other tenants' names or request rates:
-//!
-//! ```toml
-//! [server.admin]
-//! listen = "127.0.0.1:9342"   # default; loopback only unless allow_remote = true
-//! ```
-//!
-//! `/metrics` answers OpenMetrics 1.0 (what Prometheus asks for), or the text format 0.0.4
-//! when the `Accept` header asks for `text/plain` only (`promtool check metrics` reads
-//! that); `/healthz` and `/readyz` are the scrape port's own (`crate::routes::health`).
+//! The gateway's own metrics, `slurm_exporter_gateway_*`: what the gateway does (requests,
+//! refusals, audit records, config reloads), with the `prometheus-client` crate; the Slurm
+//! series keep their purpose-built store and encoder. They are served on the admin listener
+//! (`crate::routes::admin`), never on the scrape port, so a tenant's view never carries
+//! other tenants' names or request rates.
 //!
 //! Every label value is bounded: tenants are those of the config in force (anything else is
 //! `__other__`, no tenant is `__none__`), routes are [`ROUTES`], and the reasons, limits and
-//! outcomes are the gateway's own words.
+//! outcomes are the gateway's own words. Answers are read from the typed outcomes the layers
+//! attach (`crate::policy::outcome`), so this module knows no layer.
 
-use crate::layer::authn::AuthnFailure;
-use crate::layer::quota::{QuotaRefused, TRUNCATED_HEADER};
-use crate::layer::rate_limit::RateLimited;
-use crate::reload::ReloadEvent;
-use crate::routes::health;
-use crate::stack::AppState;
-use crate::tenancy::Principal;
+use crate::policy::outcome::{AuthnFailure, QuotaRefused, RateLimited, TRUNCATED_HEADER};
+use crate::policy::tenancy::Principal;
 use arc_swap::ArcSwap;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::http::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -38,22 +20,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
-use serde::Deserialize;
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// The admin listener's default address, next to the scrape port's 9341.
-pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9342";
-
-/// `Content-Type` of the default answer.
-pub const OPENMETRICS_CONTENT_TYPE: &str =
-    "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// `Content-Type` of the text format 0.0.4 answer.
-pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// The routes requests are counted by (axum's matched route, never the raw path, which the
 /// client writes); any other value is counted as `__other__`. Add a route here with its handler.
@@ -78,44 +48,6 @@ const MAX_REASONS: usize = 64;
 const DURATION_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-
-/// `[server.admin]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminConfig {
-    #[serde(default = "default_admin_listen")]
-    pub listen: String,
-    /// Off loopback only when set: the admin listener is plain HTTP without authentication
-    /// and its metrics name every tenant and its request rates, so it belongs on loopback
-    /// or a network only the monitoring can reach (a pod IP behind a NetworkPolicy).
-    #[serde(default)]
-    pub allow_remote: bool,
-}
-
-fn default_admin_listen() -> String {
-    DEFAULT_ADMIN_LISTEN.to_owned()
-}
-
-impl AdminConfig {
-    /// The address to bind, checked against the loopback rule.
-    pub fn addr(&self) -> Result<SocketAddr, String> {
-        let a: SocketAddr = self.listen.parse().map_err(|_| {
-            format!(
-                "server.admin.listen: {:?} is not an IP:port address",
-                self.listen
-            )
-        })?;
-        if !a.ip().is_loopback() && !self.allow_remote {
-            return Err(format!(
-                "server.admin.listen: {a} is not a loopback address; the admin listener is plain HTTP without authentication, so set allow_remote = true only where the network limits who reaches it"
-            ));
-        }
-        Ok(a)
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The metrics
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -387,18 +319,19 @@ impl GatewayMetrics {
             .inc();
     }
 
-    /// A reload attempt (see `crate::reload`).
-    pub fn reload(&self, ev: &ReloadEvent) {
-        let result = if ev.ok { "success" } else { "failure" };
+    /// A reload attempt (see `crate::reload`): its trigger (`sighup`, `file_change`),
+    /// whether the new config is in force now, and that config's digest.
+    pub fn reload(&self, trigger: &str, ok: bool, config_digest: &str) {
+        let result = if ok { "success" } else { "failure" };
         self.reloads
             .get_or_create(&ReloadLabels {
-                trigger: ev.trigger.as_str().into(),
+                trigger: one_of(trigger, &["sighup", "file_change"]),
                 result: result.into(),
             })
             .inc();
-        self.last_reload_successful.set(i64::from(ev.ok));
-        if ev.ok {
-            self.config_in_force(&ev.config_digest);
+        self.last_reload_successful.set(i64::from(ok));
+        if ok {
+            self.config_in_force(config_digest);
         }
     }
 
@@ -479,69 +412,9 @@ fn status_class(status: u16) -> &'static str {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// The listener
-
-/// `/metrics`, `/healthz` and `/readyz` of the admin listener. Unknown paths are 404.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .with_state(state)
-}
-
-/// OpenMetrics unless the client accepts `text/plain` and not OpenMetrics.
-pub fn wants_text(accept: Option<&str>) -> bool {
-    accept.is_some_and(|a| a.contains("text/plain") && !a.contains("application/openmetrics-text"))
-}
-
-async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response<Body> {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let (body, content_type) = if wants_text(accept) {
-        (s.metrics.encode_text(), TEXT_CONTENT_TYPE)
-    } else {
-        (s.metrics.encode(), OPENMETRICS_CONTENT_TYPE)
-    };
-    let mut r = Response::new(Body::from(body));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
-/// Binds the admin listener; a taken or refused address stops start-up with its name.
-pub async fn bind(config: &AdminConfig) -> Result<tokio::net::TcpListener, String> {
-    let addr = config.addr()?;
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("server.admin: cannot listen on {addr}: {e}"))
-}
-
-/// Serves the admin routes on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState) {
-    let bound = listener
-        .local_addr()
-        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
-    tracing::info!(%bound, "admin listener: /metrics (gateway), /healthz, /readyz");
-    if let Err(e) = axum::serve(listener, router(state)).await {
-        tracing::error!("admin listener failed: {e}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reload::Trigger;
-
-    fn ev(trigger: Trigger, ok: bool, digest: &str) -> ReloadEvent {
-        ReloadEvent {
-            trigger,
-            ok,
-            config_digest: digest.to_owned(),
-            error: (!ok).then(|| "bad".to_owned()),
-            changed_files: Vec::new(),
-        }
-    }
 
     #[test]
     fn unknown_tenants_routes_and_limits_are_folded() {
@@ -603,7 +476,7 @@ mod tests {
     fn a_reload_replaces_the_config_digest_and_counts_failures() {
         let m = GatewayMetrics::new();
         m.config_in_force("aaaa");
-        m.reload(&ev(Trigger::FileChange, false, "bbbb"));
+        m.reload("file_change", false, "bbbb");
         let text = m.encode();
         assert!(
             text.contains(r#"slurm_exporter_gateway_config_info{digest="aaaa"} 1"#),
@@ -618,7 +491,7 @@ mod tests {
             text.contains("slurm_exporter_gateway_config_last_reload_successful 0"),
             "{text}"
         );
-        m.reload(&ev(Trigger::Sighup, true, "cccc"));
+        m.reload("sighup", true, "cccc");
         let text = m.encode();
         assert!(
             text.contains(r#"slurm_exporter_gateway_config_info{digest="cccc"} 1"#),
@@ -642,8 +515,8 @@ mod tests {
 
     #[test]
     fn responses_are_counted_from_their_extensions() {
-        use crate::layer::authn::FailureReason;
-        use crate::tenancy::{AuthMethod, Role, TenantId};
+        use crate::policy::outcome::FailureReason;
+        use crate::policy::tenancy::{AuthMethod, Role, TenantId};
         let m = GatewayMetrics::new();
         m.set_tenants(["alpha".to_owned()]);
         let principal = Principal {
@@ -664,8 +537,10 @@ mod tests {
         r.extensions_mut().insert(principal.clone());
         m.observe_response("/metrics", &r, 0.001);
         let mut r = Response::new(());
-        r.headers_mut()
-            .insert(TRUNCATED_HEADER, HeaderValue::from_static("1/2"));
+        r.headers_mut().insert(
+            TRUNCATED_HEADER,
+            axum::http::HeaderValue::from_static("1/2"),
+        );
         r.extensions_mut().insert(principal);
         m.observe_response("/metrics", &r, 0.2);
         let text = m.encode();
@@ -689,53 +564,5 @@ mod tests {
             text.contains(r#"{route="/metrics",status_class="2xx",tenant="alpha"} 1"#),
             "{text}"
         );
-    }
-
-    #[test]
-    fn admin_listen_is_loopback_unless_allowed() {
-        let c: AdminConfig = toml::from_str("").expect("defaults");
-        assert_eq!(
-            c.addr().expect("loopback").to_string(),
-            DEFAULT_ADMIN_LISTEN
-        );
-        let c: AdminConfig = toml::from_str("listen = \"0.0.0.0:9342\"").expect("parses");
-        assert!(c.addr().expect_err("remote").contains("allow_remote"));
-        let c: AdminConfig =
-            toml::from_str("listen = \"0.0.0.0:9342\"\nallow_remote = true").expect("parses");
-        assert!(c.addr().is_ok());
-        assert!(toml::from_str::<AdminConfig>("listen_addr = \"127.0.0.1:1\"").is_err());
-    }
-
-    #[test]
-    fn the_admin_listener_needs_its_own_port_and_known_keys() {
-        let base = "[source]\nkind = \"sim\"\n[server]\nlisten = \"127.0.0.1:9341\"\n";
-        let e = crate::config::Config::parse(&format!(
-            "{base}[server.admin]\nlisten = \"127.0.0.1:9341\"\n"
-        ))
-        .expect_err("same port");
-        assert!(e.contains("own port"), "{e}");
-        let e = crate::config::Config::parse(&format!("{base}[server.admin]\nport = 1\n"))
-            .expect_err("unknown key");
-        assert!(e.contains("port"), "{e}");
-        let e = crate::config::Config::parse(&format!(
-            "{base}[server.admin]\nlisten = \"0.0.0.0:9342\"\n"
-        ))
-        .expect_err("remote");
-        assert!(e.contains("allow_remote"), "{e}");
-        let c = crate::config::Config::parse(&format!("{base}[server.admin]\n")).expect("valid");
-        assert_eq!(
-            c.server.admin.map(|a| a.listen),
-            Some(DEFAULT_ADMIN_LISTEN.to_owned())
-        );
-    }
-
-    #[test]
-    fn text_only_when_openmetrics_is_not_accepted() {
-        assert!(!wants_text(None));
-        assert!(!wants_text(Some("*/*")));
-        assert!(wants_text(Some("text/plain")));
-        assert!(!wants_text(Some(
-            "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4"
-        )));
     }
 }

@@ -1,7 +1,15 @@
-//! The TOML configuration, validated strictly: an unknown key, a wrong type or a missing
-//! required value is an error that names the file, the key and what was expected.
+//! The TOML configuration as one typed value, [`Settings`], validated strictly: an unknown
+//! key, a wrong type or a missing required value is an error that names the file, the line
+//! or key, and what was expected. Every path the file names is resolved relative to the file
+//! here, in one place ([`Settings::files_mut`]), which also lists the files a reload reads.
+//!
+//! The section types live in this module's children ([`sections`], [`auth`]), never in the
+//! modules above that read them, so settings import nothing but the policy types and TLS.
 
-use crate::tenancy::{TenantId, TenantScope};
+pub mod auth;
+pub mod sections;
+
+use crate::policy::tenancy::{TenantId, TenantScope};
 use collector::families::Options;
 use collector::poller::PollConfig;
 use collector::source::cli::CliConfig;
@@ -17,7 +25,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9341";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct Settings {
     #[serde(default)]
     pub server: ServerConfig,
     /// One cluster with one source (the common case)...
@@ -31,7 +39,7 @@ pub struct Config {
     pub accounting: Option<AccountingConfig>,
     /// Who may scrape. Without it the server answers anyone, so it refuses any address but
     /// loopback unless mutual TLS is on.
-    pub auth: Option<crate::layer::authn::AuthnConfig>,
+    pub auth: Option<auth::AuthnConfig>,
     /// The tenants: which Slurm accounts, partitions and cluster-wide series each owns.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
@@ -41,12 +49,12 @@ pub struct Config {
     pub policies: Option<PoliciesConfig>,
     /// Requests per minute per client IP (before any credential work), tenant and principal.
     #[serde(default)]
-    pub rate_limit: crate::layer::rate_limit::RateLimitConfig,
+    pub rate_limit: sections::RateLimitConfig,
     /// Most series one tenant's scrape may carry, and what happens past it.
     #[serde(default)]
-    pub quota: crate::layer::quota::QuotaConfig,
+    pub quota: sections::QuotaConfig,
     /// The encrypted, tamper-evident audit log of every request (see `crate::layer::audit`).
-    pub audit: Option<crate::layer::audit::AuditConfig>,
+    pub audit: Option<sections::AuditConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -122,10 +130,10 @@ pub struct ServerConfig {
     /// TLS (1.3 by default) and client certificates, with exporter-toolkit's field names.
     pub tls: Option<crate::tls::TlsConfig>,
     /// A second, plain-HTTP listener for the gateway's own metrics and health; none without it.
-    pub admin: Option<crate::admin::AdminConfig>,
+    pub admin: Option<sections::AdminConfig>,
     /// How changed files are noticed (SIGHUP always reloads); see `crate::reload`.
     #[serde(default)]
-    pub reload: crate::reload::ReloadConfig,
+    pub reload: sections::ReloadConfig,
 }
 
 fn default_listen() -> String {
@@ -149,6 +157,15 @@ impl Default for ServerConfig {
             reload: Default::default(),
         }
     }
+}
+
+/// When a file named by the settings is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileUse {
+    /// At start-up (or by a source, at every poll): a change needs a restart.
+    AtStart,
+    /// Again by every reload (see `crate::reload`).
+    Reload,
 }
 
 /// One cluster: its `cluster` label and its sources, fused part by part (see
@@ -209,6 +226,19 @@ pub struct SourceConfig {
     pub node_exporter: Option<NodeExporterSection>,
     pub textfile: Option<TextfileSection>,
     pub cgroup: Option<CgroupSection>,
+}
+
+/// A source's kind carrying its own section ([`SourceConfig::spec`]).
+#[derive(Debug, Clone)]
+pub enum SourceSpec<'a> {
+    Rest(&'a RestSection),
+    Cli(CliSection),
+    Sim(SimSection),
+    Replay(&'a ReplaySection),
+    Native(&'a NativeSection),
+    NodeExporter(&'a NodeExporterSection),
+    Textfile(&'a TextfileSection),
+    Cgroup(&'a CgroupSection),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -318,25 +348,28 @@ pub struct CliSection {
     pub slurm_conf: Option<PathBuf>,
 }
 
+/// `[source.sim]`: the size and seed of the simulated cluster.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SimSection {
-    #[serde(default = "default_sim_nodes")]
     pub nodes: usize,
-    #[serde(default = "default_sim_jobs")]
     pub jobs: usize,
-    #[serde(default = "default_seed")]
     pub seed: u64,
 }
 
-fn default_sim_nodes() -> usize {
-    1000
+impl SimSection {
+    /// THE simulator defaults: the config, `collect --sim-*` and `demo` all start here.
+    pub const DEFAULT: SimSection = SimSection {
+        nodes: 1000,
+        jobs: 10_000,
+        seed: 1,
+    };
 }
-fn default_sim_jobs() -> usize {
-    10_000
-}
-fn default_seed() -> u64 {
-    1
+
+impl Default for SimSection {
+    fn default() -> Self {
+        SimSection::DEFAULT
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -359,7 +392,7 @@ pub struct CollectorsConfig {
     /// Most series any one metric may have before the smallest fold into `__overflow__`.
     #[serde(default = "default_label_budget")]
     pub label_budget: usize,
-    /// Per-family budgets (`users = 5000`), overriding `label_budget`.
+    /// Per-family budgets (`accounts = 5000`), overriding `label_budget`.
     #[serde(default)]
     pub label_budgets: BTreeMap<String, usize>,
 }
@@ -383,37 +416,55 @@ impl Default for CollectorsConfig {
     }
 }
 
-/// A configuration problem, naming the file and what is wrong.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}: {msg}")]
-pub struct ConfigError {
-    pub file: String,
+/// What is wrong in a configuration text: the line when the TOML parser knows it (a syntax
+/// error, an unknown key, a wrong type), else the key named in the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{msg}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+pub struct Problem {
+    pub line: Option<usize>,
     pub msg: String,
 }
 
-impl Config {
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let err = |msg: String| ConfigError {
-            file: path.display().to_string(),
-            msg,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let mut cfg = Config::parse(&text).map_err(err)?;
+impl From<String> for Problem {
+    fn from(msg: String) -> Self {
+        Problem { line: None, msg }
+    }
+}
+
+/// A configuration file that cannot be used, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {problem}")]
+    Invalid { file: String, problem: Problem },
+}
+
+impl Settings {
+    /// Reads, parses and validates a config file; relative paths become relative to it.
+    pub fn load(path: &Path) -> Result<Settings, SettingsError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let mut cfg =
+            Settings::parse(&text).map_err(|problem| SettingsError::Invalid { file, problem })?;
         cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         Ok(cfg)
     }
 
-    /// Parses and validates TOML text; the message names the key at fault.
-    pub fn parse(text: &str) -> Result<Config, String> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
-            let msg = e.message().to_owned();
-            match e.span() {
-                Some(span) => {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    format!("line {line}: {msg}")
-                }
-                None => msg,
-            }
+    /// Parses and validates TOML text (paths stay as written).
+    pub fn parse(text: &str) -> Result<Settings, Problem> {
+        let cfg: Settings = toml::from_str(text).map_err(|e| Problem {
+            line: e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
+            msg: e.message().to_owned(),
         })?;
         cfg.validate()?;
         Ok(cfg)
@@ -421,41 +472,76 @@ impl Config {
 
     /// Relative paths in a config file are relative to the file.
     fn resolve_paths(&mut self, base: &Path) {
-        let fix = |p: &mut PathBuf| {
+        self.files_mut(&mut |p, _| {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
-        };
+        });
+    }
+
+    /// Every path the settings name, with when it is read: THE list, for resolving paths
+    /// and for watching files. Add a path field here when you add one to a section.
+    pub fn files_mut(&mut self, f: &mut dyn FnMut(&mut PathBuf, FileUse)) {
+        use FileUse::{AtStart, Reload};
         if let Some(a) = &mut self.accounting {
-            fix(&mut a.ledger_dir);
+            f(&mut a.ledger_dir, AtStart);
         }
         if let Some(t) = &mut self.server.tls {
-            t.resolve_paths(base);
-        }
-        if let Some(p) = &mut self.pii {
-            fix(&mut p.key_file);
-        }
-        if let Some(a) = &mut self.audit {
-            a.resolve_paths(base);
+            f(&mut t.cert_file, Reload);
+            f(&mut t.key_file, Reload);
+            if let Some(p) = &mut t.client_ca_file {
+                f(p, Reload);
+            }
         }
         if let Some(p) = &mut self.policies {
-            fix(&mut p.model);
-            fix(&mut p.policy);
+            f(&mut p.model, Reload);
+            f(&mut p.policy, Reload);
+        }
+        if let Some(p) = &mut self.pii {
+            f(&mut p.key_file, Reload);
+        }
+        if let Some(a) = &mut self.auth {
+            for o in a.oidc.iter_mut() {
+                if let Some(p) = &mut o.ca_file {
+                    f(p, Reload);
+                }
+            }
+            if let Some(i) = &mut a.introspection {
+                if let Some(p) = &mut i.client_secret_file {
+                    f(p, Reload);
+                }
+                if let Some(p) = &mut i.ca_file {
+                    f(p, Reload);
+                }
+            }
+        }
+        if let Some(a) = &mut self.audit {
+            f(&mut a.dir, AtStart);
+            f(&mut a.key_file, AtStart);
+            f(&mut a.signing_key_file, AtStart);
+            if let Some(p) = &mut a.public_key_file {
+                f(p, AtStart);
+            }
         }
         let sources = self
             .source
             .iter_mut()
             .chain(self.clusters.iter_mut().flat_map(|c| c.sources.iter_mut()));
         for s in sources {
-            if let Some(r) = &mut s.replay {
-                fix(&mut r.dir);
-            }
-            if let Some(r) = &mut s.rest {
-                if let Some(p) = &mut r.token_file {
-                    fix(p);
-                }
-            }
+            s.files_mut(f);
         }
+    }
+
+    /// The files a reload reads (in [`Settings::files_mut`]'s order): watch these.
+    pub fn reloaded_files(&self) -> Vec<PathBuf> {
+        let mut copy = self.clone();
+        let mut out = Vec::new();
+        copy.files_mut(&mut |p, when| {
+            if when == FileUse::Reload {
+                out.push(p.clone());
+            }
+        });
+        out
     }
 
     /// Every cluster with its sources; the single `[source]` form is one cluster.
@@ -615,6 +701,34 @@ impl Config {
 }
 
 impl SourceConfig {
+    /// This source's paths, for [`Settings::files_mut`].
+    fn files_mut(&mut self, f: &mut dyn FnMut(&mut PathBuf, FileUse)) {
+        let mut at_start = |p: &mut Option<PathBuf>| {
+            if let Some(p) = p {
+                f(p, FileUse::AtStart);
+            }
+        };
+        if let Some(r) = &mut self.rest {
+            at_start(&mut r.token_file);
+        }
+        if let Some(c) = &mut self.cli {
+            at_start(&mut c.bin_dir);
+            at_start(&mut c.slurm_conf);
+        }
+        if let Some(n) = &mut self.native {
+            at_start(&mut n.token_file);
+        }
+        if let Some(t) = &mut self.textfile {
+            at_start(&mut t.directory);
+        }
+        if let Some(r) = &mut self.replay {
+            f(&mut r.dir, FileUse::AtStart);
+        }
+        if let Some(c) = &mut self.cgroup {
+            f(&mut c.root, FileUse::AtStart);
+        }
+    }
+
     /// The `source` label of this source.
     pub fn label(&self) -> String {
         self.name.clone().unwrap_or_else(|| {
@@ -647,12 +761,8 @@ impl SourceConfig {
                 s.max_staleness_seconds, s.interval_seconds
             ));
         }
-        match s.kind {
-            SourceKind::Rest => {
-                let r = s
-                    .rest
-                    .as_ref()
-                    .ok_or_else(|| format!("{key}.kind = \"rest\" needs a [{key}.rest] section"))?;
+        match s.spec(key)? {
+            SourceSpec::Rest(r) => {
                 let ep = Endpoint::parse(&r.url).map_err(|e| format!("{key}.rest.url: {e}"))?;
                 let n = [r.token.is_some(), r.token_file.is_some(), r.token_scontrol]
                     .iter()
@@ -674,39 +784,59 @@ impl SourceConfig {
                     })?;
                 }
             }
-            SourceKind::Replay => {
-                s.replay.as_ref().ok_or_else(|| {
-                    format!("{key}.kind = \"replay\" needs a [{key}.replay] section with dir")
-                })?;
-            }
-            SourceKind::Sim => {
-                if let Some(sim) = &s.sim {
-                    if sim.nodes == 0 || sim.nodes > 1_000_000 || sim.jobs > 10_000_000 {
-                        return Err(format!(
-                            "{key}.sim: nodes must be 1..=1000000 and jobs at most 10000000"
-                        ));
-                    }
-                }
-            }
-            SourceKind::Cli => {}
-            SourceKind::Native
-            | SourceKind::NodeExporter
-            | SourceKind::Textfile
-            | SourceKind::Cgroup => {
-                let (present, section) = match s.kind {
-                    SourceKind::Native => (s.native.is_some(), "native"),
-                    SourceKind::NodeExporter => (s.node_exporter.is_some(), "node_exporter"),
-                    SourceKind::Textfile => (s.textfile.is_some(), "textfile"),
-                    _ => (s.cgroup.is_some(), "cgroup"),
-                };
-                if !present {
+            SourceSpec::Sim(sim) => {
+                if sim.nodes == 0 || sim.nodes > 1_000_000 || sim.jobs > 10_000_000 {
                     return Err(format!(
-                        "{key}.kind = \"{section}\" needs a [{key}.{section}] section"
+                        "{key}.sim: nodes must be 1..=1000000 and jobs at most 10000000"
                     ));
                 }
             }
+            SourceSpec::Cli(_)
+            | SourceSpec::Replay(_)
+            | SourceSpec::Native(_)
+            | SourceSpec::NodeExporter(_)
+            | SourceSpec::Textfile(_)
+            | SourceSpec::Cgroup(_) => {}
         }
         Ok(())
+    }
+
+    /// The source's kind with its own section: what `kind` and the eight optional sections
+    /// mean, decided here once (validation and `crate::app` both match on it). A missing
+    /// section is an error naming it (`key`: `source`, `clusters[0].sources[1]`); `cli` and
+    /// `sim` have defaults.
+    pub fn spec(&self, key: &str) -> Result<SourceSpec<'_>, String> {
+        let needs = |section: &str, what: &str| {
+            format!("{key}.kind = \"{section}\" needs a [{key}.{section}] section{what}")
+        };
+        Ok(match self.kind {
+            SourceKind::Rest => {
+                SourceSpec::Rest(self.rest.as_ref().ok_or_else(|| needs("rest", ""))?)
+            }
+            SourceKind::Cli => SourceSpec::Cli(self.cli.clone().unwrap_or_default()),
+            SourceKind::Sim => SourceSpec::Sim(self.sim.clone().unwrap_or_default()),
+            SourceKind::Replay => SourceSpec::Replay(
+                self.replay
+                    .as_ref()
+                    .ok_or_else(|| needs("replay", " with dir"))?,
+            ),
+            SourceKind::Native => {
+                SourceSpec::Native(self.native.as_ref().ok_or_else(|| needs("native", ""))?)
+            }
+            SourceKind::NodeExporter => SourceSpec::NodeExporter(
+                self.node_exporter
+                    .as_ref()
+                    .ok_or_else(|| needs("node_exporter", ""))?,
+            ),
+            SourceKind::Textfile => SourceSpec::Textfile(
+                self.textfile
+                    .as_ref()
+                    .ok_or_else(|| needs("textfile", ""))?,
+            ),
+            SourceKind::Cgroup => {
+                SourceSpec::Cgroup(self.cgroup.as_ref().ok_or_else(|| needs("cgroup", ""))?)
+            }
+        })
     }
 
     pub fn poll_config(&self) -> PollConfig {
@@ -729,8 +859,7 @@ impl SourceConfig {
         }
     }
 
-    pub fn rest_config(&self, options: &Options) -> Result<RestConfig, String> {
-        let r = self.rest.as_ref().ok_or("no [source.rest] section")?;
+    pub fn rest_config(&self, r: &RestSection, options: &Options) -> Result<RestConfig, String> {
         let token = if let Some(t) = &r.token {
             TokenSource::Static(Secret::new(t.clone()))
         } else if let Some(p) = &r.token_file {
@@ -757,23 +886,25 @@ impl SourceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sections::{AdminConfig, DEFAULT_ADMIN_LISTEN};
 
     #[test]
     fn unknown_key_is_named() {
         let e =
-            Config::parse("[source]\nkind = \"sim\"\nintervall_seconds = 5\n").expect_err("typo");
-        assert!(e.contains("intervall_seconds"), "{e}");
-        assert!(e.contains("line 3"), "{e}");
+            Settings::parse("[source]\nkind = \"sim\"\nintervall_seconds = 5\n").expect_err("typo");
+        assert!(e.to_string().contains("intervall_seconds"), "{e}");
+        assert!(e.to_string().contains("line 3"), "{e}");
+        assert_eq!(e.line, Some(3));
     }
 
     #[test]
     fn rest_over_tcp_needs_a_token() {
-        let e = Config::parse(
+        let e = Settings::parse(
             "[source]\nkind = \"rest\"\n[source.rest]\nurl = \"http://127.0.0.1:6820\"\n",
         )
         .expect_err("no token");
-        assert!(e.contains("token"), "{e}");
-        Config::parse("[source]\nkind = \"rest\"\n[source.rest]\nurl = \"unix:/run/x.sock\"\n")
+        assert!(e.to_string().contains("token"), "{e}");
+        Settings::parse("[source]\nkind = \"rest\"\n[source.rest]\nurl = \"unix:/run/x.sock\"\n")
             .expect("unix socket needs no token");
     }
 
@@ -809,30 +940,31 @@ mod tests {
                 true,
             ),
         ] {
-            match Config::parse(&text) {
+            match Settings::parse(&text) {
                 Ok(_) => assert!(ok, "{what}: accepted"),
-                Err(e) => assert!(!ok && e.contains("loopback"), "{what}: {e}"),
+                Err(e) => assert!(!ok && e.to_string().contains("loopback"), "{what}: {e}"),
             }
         }
     }
 
     #[test]
     fn unknown_family_is_refused() {
-        let e = Config::parse("[source]\nkind = \"sim\"\n[collectors]\ndisabled = [\"nodez\"]\n")
+        let e = Settings::parse("[source]\nkind = \"sim\"\n[collectors]\ndisabled = [\"nodez\"]\n")
             .expect_err("typo");
-        assert!(e.contains("nodez"), "{e}");
+        assert!(e.to_string().contains("nodez"), "{e}");
     }
 
     #[test]
     fn budgets_name_known_families_and_are_sane() {
-        let e = Config::parse("[source]\nkind = \"sim\"\n[collectors.label_budgets]\nuserz = 10\n")
-            .expect_err("typo");
-        assert!(e.contains("userz"), "{e}");
-        let e = Config::parse("[source]\nkind = \"sim\"\n[collectors]\nlabel_budget = 0\n")
+        let e =
+            Settings::parse("[source]\nkind = \"sim\"\n[collectors.label_budgets]\nuserz = 10\n")
+                .expect_err("typo");
+        assert!(e.to_string().contains("userz"), "{e}");
+        let e = Settings::parse("[source]\nkind = \"sim\"\n[collectors]\nlabel_budget = 0\n")
             .expect_err("zero");
-        assert!(e.contains("at least 2"), "{e}");
+        assert!(e.to_string().contains("at least 2"), "{e}");
         let c =
-            Config::parse("[source]\nkind = \"sim\"\n[collectors.label_budgets]\nusers = 500\n")
+            Settings::parse("[source]\nkind = \"sim\"\n[collectors.label_budgets]\nusers = 500\n")
                 .expect("valid");
         assert_eq!(c.options().label_budgets.get("users"), Some(&500));
     }
@@ -840,29 +972,33 @@ mod tests {
     #[test]
     fn clusters_need_distinct_names_sources_and_not_both_forms() {
         let e =
-            Config::parse("[[clusters]]\nname = \"a\"\nsources = []\n").expect_err("no sources");
-        assert!(e.contains("at least one source"), "{e}");
+            Settings::parse("[[clusters]]\nname = \"a\"\nsources = []\n").expect_err("no sources");
+        assert!(e.to_string().contains("at least one source"), "{e}");
         let two = "[[clusters]]\nname = \"a\"\n[[clusters.sources]]\nkind = \"sim\"\n";
-        let e = Config::parse(&format!("{two}{two}")).expect_err("same name");
-        assert!(e.contains("distinct"), "{e}");
-        let e = Config::parse(&format!("[source]\nkind = \"sim\"\n{two}")).expect_err("both");
-        assert!(e.contains("not both"), "{e}");
-        let e = Config::parse("[server]\n").expect_err("nothing");
-        assert!(e.contains("missing [source]"), "{e}");
-        let e = Config::parse(
+        let e = Settings::parse(&format!("{two}{two}")).expect_err("same name");
+        assert!(e.to_string().contains("distinct"), "{e}");
+        let e = Settings::parse(&format!("[source]\nkind = \"sim\"\n{two}")).expect_err("both");
+        assert!(e.to_string().contains("not both"), "{e}");
+        let e = Settings::parse("[server]\n").expect_err("nothing");
+        assert!(e.to_string().contains("missing [source]"), "{e}");
+        let e = Settings::parse(
             "[[clusters]]\nname = \"a\"\n[[clusters.sources]]\nkind = \"sim\"\ninterval_seconds = 0\n",
         )
         .expect_err("bad source");
-        assert!(e.contains("clusters[0].sources[0].interval_seconds"), "{e}");
-        let ok = Config::parse(&two.replace("\"a\"", "\"b\"")).expect("valid");
+        assert!(
+            e.to_string()
+                .contains("clusters[0].sources[0].interval_seconds"),
+            "{e}"
+        );
+        let ok = Settings::parse(&two.replace("\"a\"", "\"b\"")).expect("valid");
         assert_eq!(ok.clusters().len(), 1);
     }
 
     #[test]
     fn wrong_type_is_named() {
-        let e = Config::parse("[source]\nkind = \"sim\"\ninterval_seconds = \"often\"\n")
+        let e = Settings::parse("[source]\nkind = \"sim\"\ninterval_seconds = \"often\"\n")
             .expect_err("type");
-        assert!(e.contains("line 3"), "{e}");
+        assert!(e.to_string().contains("line 3"), "{e}");
     }
 
     #[test]
@@ -872,10 +1008,123 @@ mod tests {
         for e in std::fs::read_dir(&dir).expect("config dir") {
             let p = e.expect("entry").path();
             if p.extension().is_some_and(|x| x == "toml") {
-                Config::load(&p).unwrap_or_else(|e| panic!("{e}"));
+                Settings::load(&p).unwrap_or_else(|e| panic!("{e}"));
                 n += 1;
             }
         }
         assert!(n >= 4, "expected the example configs, found {n}");
+    }
+    #[test]
+    fn admin_listen_is_loopback_unless_allowed() {
+        let c: AdminConfig = toml::from_str("").expect("defaults");
+        assert_eq!(
+            c.addr().expect("loopback").to_string(),
+            DEFAULT_ADMIN_LISTEN
+        );
+        let c: AdminConfig = toml::from_str("listen = \"0.0.0.0:9342\"").expect("parses");
+        assert!(c.addr().expect_err("remote").contains("allow_remote"));
+        let c: AdminConfig =
+            toml::from_str("listen = \"0.0.0.0:9342\"\nallow_remote = true").expect("parses");
+        assert!(c.addr().is_ok());
+        assert!(toml::from_str::<AdminConfig>("listen_addr = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn the_admin_listener_needs_its_own_port_and_known_keys() {
+        let base = "[source]\nkind = \"sim\"\n[server]\nlisten = \"127.0.0.1:9341\"\n";
+        let e = Settings::parse(&format!(
+            "{base}[server.admin]\nlisten = \"127.0.0.1:9341\"\n"
+        ))
+        .expect_err("same port");
+        assert!(e.to_string().contains("own port"), "{e}");
+        let e =
+            Settings::parse(&format!("{base}[server.admin]\nport = 1\n")).expect_err("unknown key");
+        assert!(e.to_string().contains("port"), "{e}");
+        let e = Settings::parse(&format!(
+            "{base}[server.admin]\nlisten = \"0.0.0.0:9342\"\n"
+        ))
+        .expect_err("remote");
+        assert!(e.to_string().contains("allow_remote"), "{e}");
+        let c = Settings::parse(&format!("{base}[server.admin]\n")).expect("valid");
+        assert_eq!(
+            c.server.admin.map(|a| a.listen),
+            Some(DEFAULT_ADMIN_LISTEN.to_owned())
+        );
+    }
+
+    #[test]
+    fn every_path_is_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = "[source]\nkind = \"rest\"\n[source.rest]\nurl = \"unix:/x.sock\"\ntoken_file = \"tok\"\n\
+            [source.native]\nurl = \"http://127.0.0.1:1\"\ntoken_file = \"native.jwt\"\n\
+            [source.textfile]\ndirectory = \"prom\"\n[source.cli]\nbin_dir = \"bin\"\nslurm_conf = \"/etc/slurm/slurm.conf\"\n\
+            [accounting]\nledger_dir = \"ledger\"\n[pii]\nkey_file = \"pii.key\"\n\
+            [policies]\nmodel = \"m.conf\"\npolicy = \"p.csv\"\n[[tenants]]\nname = \"t\"\n\
+            [audit]\ndir = \"audit\"\nkey_file = \"k.json\"\nsigning_key_file = \"s.pem\"\n\
+            [[auth.oidc]]\nissuer = \"https://idp.example\"\naudiences = [\"a\"]\nca_file = \"oidc-ca.pem\"\n\
+            [auth.introspection]\nurl = \"https://idp.example/introspect\"\nclient_id = \"c\"\n\
+            client_secret_file = \"secret\"\nca_file = \"intro-ca.pem\"\n\
+            [server.tls]\ncert_file = \"s.pem\"\nkey_file = \"k.pem\"\n";
+        let path = dir.path().join("exporter.toml");
+        std::fs::write(&path, text).expect("write");
+        let mut cfg = Settings::load(&path).expect("loads");
+        let mut seen = Vec::new();
+        cfg.files_mut(&mut |p, _| seen.push(p.clone()));
+        assert_eq!(seen.len(), 17, "{seen:?}");
+        for p in &seen {
+            assert!(p.is_absolute(), "{} not resolved", p.display());
+            assert!(
+                p.starts_with(dir.path()) || p.starts_with("/etc"),
+                "{} not under the config's directory",
+                p.display()
+            );
+        }
+        let auth = cfg.auth.as_ref().expect("auth");
+        assert_eq!(auth.oidc[0].ca_file, Some(dir.path().join("oidc-ca.pem")));
+        let i = auth.introspection.as_ref().expect("introspection");
+        assert_eq!(i.client_secret_file, Some(dir.path().join("secret")));
+        assert_eq!(i.ca_file, Some(dir.path().join("intro-ca.pem")));
+        let watched = cfg.reloaded_files();
+        for f in [
+            "oidc-ca.pem",
+            "secret",
+            "intro-ca.pem",
+            "pii.key",
+            "m.conf",
+            "p.csv",
+        ] {
+            assert!(
+                watched.contains(&dir.path().join(f)),
+                "{f} not watched: {watched:?}"
+            );
+        }
+        assert!(
+            !watched.contains(&dir.path().join("tok")),
+            "sources need a restart"
+        );
+    }
+
+    #[test]
+    fn load_errors_name_the_file_and_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad.toml");
+        match Settings::load(&path) {
+            Err(e @ SettingsError::Read { .. }) => {
+                assert!(
+                    e.to_string().starts_with(&path.display().to_string()),
+                    "{e}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&path, "[source]\nkind = \"sim\"\n\nnodez = 1\n").expect("write");
+        match Settings::load(&path) {
+            Err(SettingsError::Invalid { file, problem }) => {
+                assert_eq!(file, path.display().to_string());
+                assert_eq!(problem.line, Some(4), "{problem}");
+                assert!(problem.msg.contains("nodez"), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -11,7 +11,7 @@
 //! - 64 bits of the MAC: collisions are negligible for any cluster's user count, and the
 //!   value cannot be reversed without the key (a dictionary of user names needs the key).
 
-use crate::tenancy::TenantId;
+use crate::policy::tenancy::TenantId;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::BTreeSet;
