@@ -840,10 +840,15 @@ fn kind_text(k: Kind) -> &'static str {
 /// Every checkpoint and seal in the log, oldest first, as written (signatures unchecked:
 /// use [`Checkpoint::verify_signature`] or [`verify`]).
 pub fn checkpoints(dir: &Path) -> Result<Vec<Checkpoint>, VerifyError> {
+    checkpoints_from(dir, 0)
+}
+
+/// [`checkpoints`] of segment `first_segment` and later only (to catch up from a known one).
+pub fn checkpoints_from(dir: &Path, first_segment: u64) -> Result<Vec<Checkpoint>, VerifyError> {
     let segments = list_segments(dir)
         .map_err(|e| fail(Reason::Io, None, None, format!("{}: {e}", dir.display())))?;
     let mut out = Vec::new();
-    for (number, path) in segments {
+    for (number, path) in segments.into_iter().filter(|(n, _)| *n >= first_segment) {
         let scan: Scan = scan_file(&path).map_err(|e| {
             fail(
                 Reason::Io,

@@ -5,6 +5,8 @@
 pub mod admin;
 pub mod app;
 pub mod audit_cli;
+pub mod audit_health;
+pub mod audit_publish;
 pub mod config;
 pub mod devcerts;
 pub mod layer;
@@ -17,3 +19,4 @@ pub mod selector;
 pub mod stack;
 pub mod tenancy;
 pub mod tls;
+pub mod witness;
