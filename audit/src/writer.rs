@@ -652,7 +652,13 @@ impl Writer {
         let path = self.dir.join(segment_file_name(h.oldest_segment));
         let head = first_frame(&path).map_err(io_err(&path))?;
         match head {
-            Some((hd, _)) if hd.seq == h.oldest_seq && hd.prev_hash == h.start_hash => Ok(()),
+            Some((hd, _))
+                if hd.log_id == self.log_id
+                    && hd.seq == h.oldest_seq
+                    && hd.prev_hash == h.start_hash =>
+            {
+                Ok(())
+            }
             _ => Err(missing(format!(
                 "segment {} is not the one the log's signatures start from (record {})",
                 h.oldest_segment, h.oldest_seq

@@ -259,6 +259,15 @@ async fn publish(
     }
     let newer = |c: &Checkpoint| target.last.as_ref().is_none_or(|l| c.seq > l.seq);
     let mut todo: Vec<Checkpoint> = batch.iter().filter(|c| newer(c)).cloned().collect();
+    if todo.is_empty() {
+        // Queued checkpoints, none after the target's: this log is behind what the target
+        // holds (an older copy was put back). Send the newest so the witness refuses it,
+        // records the attempt, and this round counts as a failure.
+        return match batch.last() {
+            Some(cp) => send(&target.sink, std::slice::from_ref(cp)).await,
+            None => Ok(()),
+        };
+    }
     let Some(first) = todo.first() else {
         return Ok(());
     };
@@ -307,7 +316,16 @@ async fn last_held(sink: &Sink) -> Result<Option<Checkpoint>, String> {
     }
 }
 
+/// Checkpoints per HTTP request (about 1 KiB each; the witness takes up to 4 MiB).
+const PER_POST: usize = 1000;
+
 async fn send(sink: &Sink, cps: &[Checkpoint]) -> Result<(), String> {
+    if matches!(sink, Sink::Url { .. }) && cps.len() > PER_POST {
+        for chunk in cps.chunks(PER_POST) {
+            Box::pin(send(sink, chunk)).await?;
+        }
+        return Ok(());
+    }
     let mut body = String::new();
     for c in cps {
         body.push_str(&c.to_json_line());
