@@ -37,6 +37,7 @@ fn gateway_exposition() -> String {
     m.rate_limited("ip");
     m.quota("t", "truncated");
     m.audit_record(true);
+    m.audit.declare_target("url");
     m.reload(&ReloadEvent {
         trigger: Trigger::Sighup,
         ok: true,
