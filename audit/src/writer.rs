@@ -166,7 +166,7 @@ pub struct Receipt {
 
 enum Done {
     Appended(Receipt),
-    Checkpoint(Option<Checkpoint>),
+    Checkpoint(Option<Box<Checkpoint>>),
     Rotated(KeyId),
     Removed(Vec<u64>),
     Flushed,
@@ -450,7 +450,7 @@ impl AuditLog {
     /// as of `now`, idle or not. For hosts that drive time themselves (and tests).
     pub fn tick(&self, now: SystemTime) -> Result<Option<Checkpoint>, AppendError> {
         match self.call(|r| Cmd::Tick(to_unix_us(now), r))? {
-            Done::Checkpoint(cp) => Ok(cp),
+            Done::Checkpoint(cp) => Ok(cp.map(|c| *c)),
             _ => Err(AppendError::Closed),
         }
     }
@@ -458,7 +458,7 @@ impl AuditLog {
     /// Writes a signed checkpoint now and returns it once durable.
     pub fn checkpoint(&self) -> Result<Checkpoint, AppendError> {
         match self.call(Cmd::Checkpoint)? {
-            Done::Checkpoint(Some(cp)) => Ok(cp),
+            Done::Checkpoint(Some(cp)) => Ok(*cp),
             _ => Err(AppendError::Closed),
         }
     }
@@ -1102,12 +1102,12 @@ impl Writer {
                         .unwrap_or(u64::MAX);
                     let cp = (now_us.saturating_sub(self.last_checkpoint_us) >= interval)
                         .then(|| self.push_checkpoint(Kind::Checkpoint, now_us));
-                    pending.push((reply, Ok(Done::Checkpoint(cp))));
+                    pending.push((reply, Ok(Done::Checkpoint(cp.map(Box::new)))));
                 }
                 Cmd::Checkpoint(reply) => {
                     let t = self.now_us();
                     let cp = self.push_checkpoint(Kind::Checkpoint, t);
-                    pending.push((reply, Ok(Done::Checkpoint(Some(cp)))));
+                    pending.push((reply, Ok(Done::Checkpoint(Some(Box::new(cp))))));
                 }
                 Cmd::Rotate(keyring, reply) => {
                     self.settle(&mut pending);

@@ -1,6 +1,7 @@
 //! History that cannot shrink unseen, the edges a crash cannot produce, keys, and recovery
 //! from a full disk. Each test names the tamper or failure and what catches it; each failed
 //! on the format-1 writer and verifier.
+#![allow(clippy::disallowed_methods)] // mount a small tmpfs to fill; sha256sum as the independent unkeyed hash
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use audit::testing::{list_segments, scan_file, segment_file_name};
+use audit::testing::{list_segments, scan_file};
 use audit::{AuditLog, Keyring, OpenError, Reason, VerifyOptions};
 use common::{config, event, frames, write_log, Fixture};
 
@@ -309,7 +310,10 @@ mod sha2_check {
 }
 
 /// A small tmpfs mounted for one test (the tests run as root), unmounted on drop.
-struct SmallDisk(PathBuf, tempfile::TempDir);
+struct SmallDisk {
+    at: PathBuf,
+    _tmp: tempfile::TempDir,
+}
 impl SmallDisk {
     fn new(size: &str) -> SmallDisk {
         let t = tempfile::tempdir().expect("tempdir");
@@ -327,15 +331,15 @@ impl SmallDisk {
             .status()
             .expect("mount");
         assert!(ok.success(), "mount a tmpfs (the tests run as root)");
-        SmallDisk(at, t)
+        SmallDisk { at, _tmp: t }
     }
     fn path(&self) -> &Path {
-        &self.0
+        &self.at
     }
 }
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = Command::new("umount").arg(&self.at).status();
     }
 }
 
@@ -392,5 +396,4 @@ fn a_full_disk_fails_appends_and_the_writer_recovers_without_a_restart() {
             "acknowledged record {seq} is missing"
         );
     }
-    let _ = segment_file_name;
 }

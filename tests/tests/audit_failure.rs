@@ -5,6 +5,7 @@
 //! is ever unrecorded, and the gateway recovers by itself when space returns.
 //!
 //! The log lives on a small tmpfs this test mounts (the tests run as root).
+#![allow(clippy::disallowed_methods)] // mount, umount and kill -9 are the failures under test
 
 use e2e::{curl_many, free_loopback_port, http_get, run_exporter, toml, Server};
 use gateway::layer::audit::QUEUED_MAX_UNWRITTEN;
