@@ -11,8 +11,9 @@ use zeroize::Zeroizing;
 
 /// Every frame starts with these four bytes ("SXA1": slurm-exporter audit, format 1).
 pub const MAGIC: [u8; 4] = *b"SXA1";
-/// Format version carried in every header.
-pub const VERSION: u8 = 1;
+/// Format version carried in every header. Version 2 added the history commitment
+/// ([`Commitment`]) to open records, checkpoints and seals.
+pub const VERSION: u8 = 2;
 /// Length of an encoded [`Header`].
 pub const HEADER_LEN: usize = 78;
 /// magic (4) + length (4) before the record, CRC-32 (4) after it.
@@ -26,10 +27,100 @@ pub const SALT_LEN: usize = 32;
 /// Length of an Ed25519 signature.
 pub const SIG_LEN: usize = 64;
 
+/// Length of an encoded [`Commitment`].
+pub const COMMITMENT_LEN: usize = 88;
+/// Length of an open record's body: salt, public key, commitment, signature.
+pub const OPEN_BODY_LEN: usize = SALT_LEN + 32 + COMMITMENT_LEN + SIG_LEN;
+
 const CHAIN_DOMAIN: &[u8] = b"SXA1/chain";
-const OPEN_DOMAIN: &[u8] = b"SXA1/open";
-const CHECKPOINT_DOMAIN: &[u8] = b"SXA1/checkpoint";
+const OPEN_DOMAIN: &[u8] = b"SXA2/open";
+const CHECKPOINT_DOMAIN: &[u8] = b"SXA2/checkpoint";
 const KEY_DOMAIN: &[u8] = b"SXA1/segment-key";
+const DIGEST_DOMAIN: &[u8] = b"SXA2/keyed-digest";
+
+/// What every signed record (open, checkpoint, seal) says about the history before it: where
+/// the retained log starts, and which checkpoint came last. The first lets nobody remove old
+/// segments unseen (only a signed retention checkpoint moves `oldest_segment`); the second
+/// chains checkpoints to each other, so a witness holding only checkpoints can tell that a
+/// new one extends the last it holds rather than forks from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Commitment {
+    /// The first segment of the retained log.
+    pub oldest_segment: u64,
+    /// Sequence number of that segment's open record.
+    pub oldest_seq: u64,
+    /// The chain hash the retained log starts from (that open record's `prev_hash`; zeros
+    /// at genesis).
+    pub start_hash: [u8; 32],
+    /// Sequence number of the previous checkpoint or seal, [`NO_CHECKPOINT`] when none.
+    pub prev_checkpoint_seq: u64,
+    /// Chain hash of that record (zeros when none).
+    pub prev_checkpoint_hash: [u8; 32],
+}
+
+/// `prev_checkpoint_seq` of a record with no checkpoint before it.
+pub const NO_CHECKPOINT: u64 = u64::MAX;
+
+impl Commitment {
+    /// A new log: segment 1, record 0, from the all-zero hash, no checkpoint yet.
+    pub fn genesis() -> Commitment {
+        Commitment {
+            oldest_segment: 1,
+            oldest_seq: 0,
+            start_hash: [0; 32],
+            prev_checkpoint_seq: NO_CHECKPOINT,
+            prev_checkpoint_hash: [0; 32],
+        }
+    }
+
+    pub fn encode(&self) -> [u8; COMMITMENT_LEN] {
+        let mut b = [0u8; COMMITMENT_LEN];
+        b[..8].copy_from_slice(&self.oldest_segment.to_le_bytes());
+        b[8..16].copy_from_slice(&self.oldest_seq.to_le_bytes());
+        b[16..48].copy_from_slice(&self.start_hash);
+        b[48..56].copy_from_slice(&self.prev_checkpoint_seq.to_le_bytes());
+        b[56..88].copy_from_slice(&self.prev_checkpoint_hash);
+        b
+    }
+
+    pub fn decode(b: &[u8]) -> Option<Commitment> {
+        if b.len() != COMMITMENT_LEN {
+            return None;
+        }
+        Some(Commitment {
+            oldest_segment: u64::from_le_bytes(b[..8].try_into().ok()?),
+            oldest_seq: u64::from_le_bytes(b[8..16].try_into().ok()?),
+            start_hash: b[16..48].try_into().ok()?,
+            prev_checkpoint_seq: u64::from_le_bytes(b[48..56].try_into().ok()?),
+            prev_checkpoint_hash: b[56..88].try_into().ok()?,
+        })
+    }
+}
+
+/// The parts of an open record's body.
+pub struct OpenBody<'a> {
+    pub salt: &'a [u8],
+    pub public_key: [u8; 32],
+    pub commitment: Commitment,
+    pub signature: [u8; SIG_LEN],
+}
+
+impl<'a> OpenBody<'a> {
+    pub fn parse(body: &'a [u8]) -> Option<OpenBody<'a>> {
+        if body.len() != OPEN_BODY_LEN {
+            return None;
+        }
+        let (salt, rest) = body.split_at(SALT_LEN);
+        let (pk, rest) = rest.split_at(32);
+        let (c, sig) = rest.split_at(COMMITMENT_LEN);
+        Some(OpenBody {
+            salt,
+            public_key: pk.try_into().ok()?,
+            commitment: Commitment::decode(c)?,
+            signature: sig.try_into().ok()?,
+        })
+    }
+}
 
 /// Identifies one log for its whole life: 16 random bytes chosen when the log is created.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,23 +241,29 @@ pub fn push_frame(out: &mut Vec<u8>, header: &[u8; HEADER_LEN], body: &[u8]) {
 }
 
 /// The message an open record's signature covers.
-pub fn open_message(header: &[u8; HEADER_LEN], salt: &[u8], public_key: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(OPEN_DOMAIN.len() + HEADER_LEN + 64);
+pub fn open_message(
+    header: &[u8; HEADER_LEN],
+    salt: &[u8],
+    public_key: &[u8],
+    commitment: &Commitment,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(OPEN_DOMAIN.len() + HEADER_LEN + 64 + COMMITMENT_LEN);
     m.extend_from_slice(OPEN_DOMAIN);
     m.extend_from_slice(header);
     m.extend_from_slice(salt);
     m.extend_from_slice(public_key);
+    m.extend_from_slice(&commitment.encode());
     m
 }
 
 /// The message a checkpoint or seal signature covers. The header carries `prev_hash`, the
 /// chain hash of everything before the checkpoint, so one signature commits to the whole
-/// prefix of the log.
-pub fn checkpoint_message(header: &[u8; HEADER_LEN], oldest_segment: u64) -> Vec<u8> {
-    let mut m = Vec::with_capacity(CHECKPOINT_DOMAIN.len() + HEADER_LEN + 8);
+/// prefix of the log; the commitment says where that prefix starts.
+pub fn checkpoint_message(header: &[u8; HEADER_LEN], commitment: &Commitment) -> Vec<u8> {
+    let mut m = Vec::with_capacity(CHECKPOINT_DOMAIN.len() + HEADER_LEN + COMMITMENT_LEN);
     m.extend_from_slice(CHECKPOINT_DOMAIN);
     m.extend_from_slice(header);
-    m.extend_from_slice(&oldest_segment.to_le_bytes());
+    m.extend_from_slice(&commitment.encode());
     m
 }
 
@@ -212,6 +309,28 @@ pub fn nonce(seq: u64) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&seq.to_be_bytes());
     n
+}
+
+/// The per-log key of [`keyed_digest`]: HKDF-SHA256 of the signing key's secret bytes,
+/// salted with the log id.
+pub fn digest_key(signing_secret: &[u8; 32], log_id: LogId) -> Zeroizing<[u8; 32]> {
+    let hk = Hkdf::<Sha256>::new(Some(&log_id.0), signing_secret);
+    let mut okm = Zeroizing::new([0u8; 32]);
+    if hk.expand(DIGEST_DOMAIN, okm.as_mut()).is_err() {
+        unreachable!("HKDF-SHA256 output of 32 bytes is always valid");
+    }
+    okm
+}
+
+/// HMAC-SHA256 of `data` under `key`, first 16 bytes in hex.
+pub fn keyed_digest(key: &[u8; 32], data: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC accepts keys of any length"),
+    };
+    mac.update(data);
+    hex(&mac.finalize().into_bytes()[..16])
 }
 
 /// Lower-case hex.

@@ -250,9 +250,14 @@ pub fn generate_signing_key() -> Result<SigningKey, KeyError> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-/// Writes the signing key as PKCS#8 PEM, mode 0600.
+/// Writes the signing key as PKCS#8 PEM (RFC 8410, version 1: the private key alone, what
+/// OpenSSL, python-cryptography and Go read), mode 0600.
 pub fn save_signing_key(key: &SigningKey, path: &Path) -> Result<(), KeyError> {
-    let pem = key
+    let v1 = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    };
+    let pem = v1
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| KeyError::BadPem {
             path: path.to_owned(),

@@ -70,14 +70,15 @@ pub use checkpoint::Checkpoint;
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use event::{Decision, Event, EventKind};
 pub use export::{export, export_with, Export, ExportError, ExportFilter};
-pub use format::LogId;
+pub use format::{Commitment, LogId};
 pub use keys::{
     fingerprint, generate_signing_key, load_public_key, load_signing_key, rotate_key,
     save_public_key, save_signing_key, KeyError, KeyId, Keyring, KEYRING_FORMAT,
 };
 pub use time::{format_rfc3339_us, parse_time};
 pub use verify::{
-    checkpoints, verify, verify_with, Reason, TornTail, VerifyError, VerifyOptions, VerifyReport,
+    checkpoints, checkpoints_from, verify, verify_with, Reason, TornTail, VerifyError,
+    VerifyOptions, VerifyReport,
 };
 pub use writer::{
     AppendError, AuditLog, CheckpointHook, Config, OpenError, Pending, Receipt, MAX_EVENT_BYTES,

@@ -135,15 +135,46 @@ pub fn scan_bytes(data: Vec<u8>) -> Scan {
     Scan { data, frames, stop }
 }
 
-/// The time of a segment's first record (its signed open record), reading only that frame;
-/// `None` when the file does not start with a whole, intact frame.
-pub fn first_time_us(path: &Path) -> std::io::Result<Option<u64>> {
+/// The header and chain hash of a segment's first record (its signed open record), reading
+/// only that frame; `None` when the file does not start with a whole, intact frame.
+pub fn first_frame(path: &Path) -> std::io::Result<Option<(Header, [u8; 32])>> {
     use std::io::Read;
     let mut head = Vec::with_capacity(4096);
     std::fs::File::open(path)?
         .take(4096)
         .read_to_end(&mut head)?;
-    Ok(frame_at(&head, 0).ok().map(|f| f.header.time_us))
+    Ok(frame_at(&head, 0).ok().map(|f| (f.header, f.hash)))
+}
+
+/// The time of a segment's first record; see [`first_frame`].
+pub fn first_time_us(path: &Path) -> std::io::Result<Option<u64>> {
+    Ok(first_frame(path)?.map(|(h, _)| h.time_us))
+}
+
+/// Whether the bytes of `data` from `offset` on are what a crash can leave after the last
+/// complete record: the writer appends whole frames with one `write`, so a crash leaves a
+/// *prefix* of a frame (the frame marker, a possible length, fewer bytes than that length
+/// announces, a header this format understands), possibly followed by zeros (blocks the
+/// file system allocated but never wrote). Anything else was put there by someone.
+pub fn crash_tail(data: &[u8], offset: usize) -> bool {
+    let tail = data.get(offset..).unwrap_or_default();
+    let end = tail.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    let t = &tail[..end];
+    if t.is_empty() {
+        return true;
+    }
+    let marker = t.len().min(MAGIC.len());
+    if t[..marker] != MAGIC[..marker] {
+        return false;
+    }
+    if t.len() < 8 {
+        return true;
+    }
+    let len = u32::from_le_bytes([t[4], t[5], t[6], t[7]]) as usize;
+    if !(HEADER_LEN..=MAX_RECORD_LEN).contains(&len) || t.len() >= len + FRAME_OVERHEAD {
+        return false;
+    }
+    t.len() < 8 + HEADER_LEN || Header::decode(&t[8..8 + HEADER_LEN]).is_some()
 }
 
 /// Reads and splits one segment file.

@@ -1,6 +1,7 @@
 //! The verifier: walks every segment and checks framing, the hash chain, sequence numbers,
 //! log identity, signatures and (given the keyring) every ciphertext. Needs no secret.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use aes_gcm::aead::{Aead, Payload};
@@ -9,10 +10,11 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
 use crate::checkpoint::Checkpoint;
 use crate::format::{
-    nonce, open_message, segment_cipher, Kind, LogId, HEADER_LEN, SALT_LEN, SIG_LEN,
+    hex, nonce, open_message, segment_cipher, Commitment, Kind, LogId, OpenBody, HEADER_LEN,
+    NO_CHECKPOINT,
 };
 use crate::keys::{fingerprint, Keyring};
-use crate::scan::{list_segments, scan_file, FrameFault, Scan};
+use crate::scan::{crash_tail, list_segments, scan_file, FrameFault, Scan};
 
 /// Why a log failed verification. Each names what an auditor would call it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +45,12 @@ pub enum Reason {
     /// The records are individually sound but the structure is not (a segment without an
     /// open record, a record after a seal, a genesis record that is not one).
     Malformed,
+    /// Bytes after the newest segment's last record that a crash cannot leave (a crash
+    /// leaves a prefix of one record, possibly followed by zeros): something was appended.
+    TrailingGarbage,
+    /// A segment file numbered past the end of the log that holds no record of it: no crash
+    /// makes one (the writer opens segment n+1 only after sealing n).
+    SegmentPastEnd,
     /// There is no log in the directory.
     Empty,
     /// The directory or a file could not be read.
@@ -230,6 +238,14 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport,
     let mut torn_tail = None;
     let mut published_matched = false;
     let last_index = segments.len() - 1;
+    // Segment number -> (sequence number, prev_hash) of its open record.
+    let mut opens: BTreeMap<u64, (u64, [u8; 32])> = BTreeMap::new();
+    let mut history = History {
+        first_segment: segments.first().map_or(0, |(n, _)| *n),
+        from_genesis,
+        last: None,
+        last_checkpoint: None,
+    };
 
     for (index, (number, path)) in segments.iter().enumerate() {
         let number = *number;
@@ -251,6 +267,19 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport,
                 .last()
                 .map(|f| f.header.seq.saturating_add(1))
                 .or(expected(&chain));
+            if is_last && !stop.frames_after && !crash_tail(&scan.data, stop.offset) {
+                return Err(fail(
+                    Reason::TrailingGarbage,
+                    seq_at_stop,
+                    Some(number),
+                    format!(
+                        "{} byte(s) at byte {} of {} are not a record and not what a crash leaves (a prefix of one record, or zeros)",
+                        scan.data.len() - stop.offset,
+                        stop.offset,
+                        path.display()
+                    ),
+                ));
+            }
             if is_last && !stop.frames_after {
                 torn_tail = Some(TornTail {
                     segment: number,
@@ -276,7 +305,23 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport,
                 ));
             }
         }
+        let follows = match index.checked_sub(1) {
+            Some(i) => segments[i].0.checked_add(1) == Some(number),
+            None => true,
+        };
         if scan.frames.is_empty() {
+            if is_last && !follows {
+                return Err(fail(
+                    Reason::SegmentPastEnd,
+                    expected(&chain),
+                    Some(number),
+                    format!(
+                        "{} holds no record and is numbered past the end of the log (segment {})",
+                        path.display(),
+                        segments[index.saturating_sub(1)].0
+                    ),
+                ));
+            }
             // A crash while the writer opened its next segment: the file exists but its open
             // record was cut (torn bytes) or never written (no bytes). Nothing was
             // acknowledged in it; the writer removes it when it reopens the log.
@@ -353,6 +398,25 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport,
                     ));
                 }
                 if h.time_us < c.last_time_us {
+                    // A changed header also breaks the next record's link to it: report the
+                    // break (what was done) rather than the older time (one of its effects),
+                    // whichever bit of the time the change hit.
+                    let disowned = scan
+                        .frames
+                        .get(i + 1)
+                        .is_some_and(|next| next.header.prev_hash != frame.hash);
+                    if disowned {
+                        return Err(fail(
+                            Reason::BadChainHash,
+                            Some(h.seq),
+                            Some(number),
+                            format!(
+                                "record {} does not hash to what record {} commits to",
+                                h.seq,
+                                h.seq + 1
+                            ),
+                        ));
+                    }
                     return Err(fail(
                         Reason::TimeReversed,
                         Some(h.seq),
@@ -381,14 +445,16 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport,
                             "open record inside a segment".to_owned(),
                         ));
                     }
-                    let (salt, pk) = check_open(h.seq, number, header_bytes, body, &mut signer)?;
+                    let (salt, commitment) =
+                        check_open(h.seq, number, header_bytes, body, &mut signer)?;
                     if log_id.is_none() {
                         // The genesis record, or the signed anchor left by retention.
                         report_first_seq = h.seq;
                         log_id = Some(h.log_id);
                         first_time_us = Some(h.time_us);
                     }
-                    let _ = pk;
+                    opens.insert(number, (h.seq, h.prev_hash));
+                    history.check(&commitment, h.seq, number, &opens)?;
                     seg_key_id = Some(h.key_id);
                     if let Some(ring) = opts.keyring {
                         seg_cipher = ring
@@ -470,6 +536,8 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport,
                             "records after the segment's seal".to_owned(),
                         ));
                     }
+                    history.check(&cp.commitment(), h.seq, number, &opens)?;
+                    history.last_checkpoint = Some((h.seq, frame.hash));
                     checkpoints += 1;
                     since_checkpoint = 0;
                     last_checkpoint = Some(cp);
@@ -535,16 +603,17 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport,
     let last_segment = segments.last().map_or(0, |(n, _)| *n);
     let last_seq = chain.next_seq.saturating_sub(1);
 
-    // Retention: the newest signed checkpoint says where the retained log begins.
-    if let Some(cp) = &last_checkpoint {
-        if first_segment > cp.oldest_segment {
+    // Retention: the newest signed record says where the retained log begins; only a
+    // signed retention checkpoint moves that point.
+    if let Some(c) = &history.last {
+        if first_segment > c.oldest_segment {
             return Err(fail(
                 Reason::Deleted,
                 Some(report_first_seq.saturating_sub(1)),
-                Some(cp.oldest_segment),
+                Some(c.oldest_segment),
                 format!(
-                    "segments {}..{} are missing; the last checkpoint keeps segment {} onward",
-                    cp.oldest_segment, first_segment, cp.oldest_segment
+                    "segments {}..{} are missing; the newest signed record keeps segment {} onward (record {})",
+                    c.oldest_segment, first_segment, c.oldest_segment, c.oldest_seq
                 ),
             ));
         }
@@ -565,6 +634,28 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport,
                 Some(p.seq),
                 None,
                 "the published checkpoint's signature does not verify".to_owned(),
+            ));
+        }
+        if first_segment > p.oldest_segment {
+            return Err(fail(
+                Reason::Deleted,
+                Some(report_first_seq),
+                Some(first_segment),
+                format!(
+                    "the log starts at segment {first_segment} (record {report_first_seq}); the published checkpoint (record {}) says it starts at segment {} (record {})",
+                    p.seq, p.oldest_segment, p.oldest_seq
+                ),
+            ));
+        }
+        if p.seq < report_first_seq {
+            return Err(fail(
+                Reason::Deleted,
+                Some(p.seq),
+                Some(first_segment),
+                format!(
+                    "the published checkpoint is record {}, before the log's first record {report_first_seq} (segment {first_segment})",
+                    p.seq
+                ),
             ));
         }
         if p.seq > last_seq {
@@ -601,14 +692,14 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport,
     })
 }
 
-/// Checks a segment's open record; returns its salt and embedded public key.
+/// Checks a segment's open record; returns its salt and its history commitment.
 fn check_open<'b>(
     seq: u64,
     segment: u64,
     header: &[u8],
     body: &'b [u8],
     signer: &mut Option<VerifyingKey>,
-) -> Result<(&'b [u8], [u8; 32]), VerifyError> {
+) -> Result<(&'b [u8], Commitment), VerifyError> {
     let malformed = || {
         fail(
             Reason::Malformed,
@@ -617,15 +708,9 @@ fn check_open<'b>(
             "open record of the wrong size".to_owned(),
         )
     };
-    if body.len() != SALT_LEN + 32 + SIG_LEN || header.len() != HEADER_LEN {
-        return Err(malformed());
-    }
-    let salt = &body[..SALT_LEN];
-    let pk: [u8; 32] = body[SALT_LEN..SALT_LEN + 32]
-        .try_into()
-        .map_err(|_| malformed())?;
-    let sig: [u8; SIG_LEN] = body[SALT_LEN + 32..].try_into().map_err(|_| malformed())?;
-    let embedded = VerifyingKey::from_bytes(&pk).map_err(|_| {
+    let open = OpenBody::parse(body).ok_or_else(malformed)?;
+    let header: [u8; HEADER_LEN] = header.try_into().map_err(|_| malformed())?;
+    let embedded = VerifyingKey::from_bytes(&open.public_key).map_err(|_| {
         fail(
             Reason::UnknownKey,
             Some(seq),
@@ -652,12 +737,9 @@ fn check_open<'b>(
             embedded
         }
     };
-    let header: [u8; HEADER_LEN] = header.try_into().map_err(|_| malformed())?;
+    let message = open_message(&header, open.salt, &open.public_key, &open.commitment);
     if key
-        .verify(
-            &open_message(&header, salt, &pk),
-            &Signature::from_bytes(&sig),
-        )
+        .verify(&message, &Signature::from_bytes(&open.signature))
         .is_err()
     {
         return Err(fail(
@@ -667,7 +749,92 @@ fn check_open<'b>(
             "open record signature does not verify".to_owned(),
         ));
     }
-    Ok((salt, pk))
+    Ok((open.salt, open.commitment))
+}
+
+/// What the signed records have said so far about the history before them.
+struct History {
+    first_segment: u64,
+    from_genesis: bool,
+    last: Option<Commitment>,
+    /// (sequence number, chain hash) of the last checkpoint or seal seen.
+    last_checkpoint: Option<(u64, [u8; 32])>,
+}
+
+impl History {
+    /// One signed record's commitment: its start never moves back; when it names a segment
+    /// present here, that segment's open record is the one named; and it names the
+    /// checkpoint just before it.
+    fn check(
+        &mut self,
+        c: &Commitment,
+        seq: u64,
+        segment: u64,
+        opens: &BTreeMap<u64, (u64, [u8; 32])>,
+    ) -> Result<(), VerifyError> {
+        let bad = |reason, detail: String| Err(fail(reason, Some(seq), Some(segment), detail));
+        if let Some(prev) = &self.last {
+            if c.oldest_segment < prev.oldest_segment {
+                return bad(
+                    Reason::Malformed,
+                    format!(
+                        "the log's start moves back from segment {} to {}",
+                        prev.oldest_segment, c.oldest_segment
+                    ),
+                );
+            }
+        }
+        if c.oldest_segment >= self.first_segment {
+            match opens.get(&c.oldest_segment) {
+                Some((s, h)) if *s == c.oldest_seq && *h == c.start_hash => {}
+                Some((s, h)) => {
+                    return bad(
+                        Reason::BadChainHash,
+                        format!(
+                            "signed as starting at segment {} record {} from hash {}, but that segment's open record is record {s} from hash {}",
+                            c.oldest_segment,
+                            c.oldest_seq,
+                            hex(&c.start_hash),
+                            hex(h)
+                        ),
+                    )
+                }
+                None => {
+                    return bad(
+                        Reason::Malformed,
+                        format!(
+                            "signed as starting at segment {}, which comes after this record",
+                            c.oldest_segment
+                        ),
+                    )
+                }
+            }
+        }
+        let named = (c.prev_checkpoint_seq, c.prev_checkpoint_hash);
+        match self.last_checkpoint {
+            Some(link) if link != named => {
+                return bad(
+                    Reason::BadChainHash,
+                    format!(
+                        "names checkpoint {} as the one before it; the log's is record {}",
+                        c.prev_checkpoint_seq, link.0
+                    ),
+                )
+            }
+            None if self.from_genesis && c.prev_checkpoint_seq != NO_CHECKPOINT => {
+                return bad(
+                    Reason::Malformed,
+                    format!(
+                        "names checkpoint {} before the log's first checkpoint",
+                        c.prev_checkpoint_seq
+                    ),
+                )
+            }
+            _ => {}
+        }
+        self.last = Some(*c);
+        Ok(())
+    }
 }
 
 fn fault_text(f: FrameFault) -> &'static str {
@@ -692,10 +859,15 @@ fn kind_text(k: Kind) -> &'static str {
 /// Every checkpoint and seal in the log, oldest first, as written (signatures unchecked:
 /// use [`Checkpoint::verify_signature`] or [`verify`]).
 pub fn checkpoints(dir: &Path) -> Result<Vec<Checkpoint>, VerifyError> {
+    checkpoints_from(dir, 0)
+}
+
+/// [`checkpoints`] of segment `first_segment` and later only (to catch up from a known one).
+pub fn checkpoints_from(dir: &Path, first_segment: u64) -> Result<Vec<Checkpoint>, VerifyError> {
     let segments = list_segments(dir)
         .map_err(|e| fail(Reason::Io, None, None, format!("{}: {e}", dir.display())))?;
     let mut out = Vec::new();
-    for (number, path) in segments {
+    for (number, path) in segments.into_iter().filter(|(n, _)| *n >= first_segment) {
         let scan: Scan = scan_file(&path).map_err(|e| {
             fail(
                 Reason::Io,

@@ -21,11 +21,11 @@ use serde::Serialize;
 
 use crate::checkpoint::Checkpoint;
 use crate::format::{
-    chain_hash, nonce, open_message, push_frame, segment_cipher, segment_file_name, Header, Kind,
-    LogId, FRAME_OVERHEAD, HEADER_LEN, MAX_RECORD_LEN, SALT_LEN, TAG_LEN,
+    chain_hash, nonce, open_message, push_frame, segment_cipher, segment_file_name, Commitment,
+    Header, Kind, LogId, OpenBody, FRAME_OVERHEAD, HEADER_LEN, MAX_RECORD_LEN, SALT_LEN, TAG_LEN,
 };
 use crate::keys::{open_private, KeyId, Keyring};
-use crate::scan::{list_segments, scan_file};
+use crate::scan::{crash_tail, first_frame, list_segments, scan_file, Scan};
 use crate::time::to_unix_us;
 
 /// Largest serialized event accepted by [`AuditLog::append`].
@@ -58,6 +58,10 @@ pub struct Config {
     pub queue_capacity: usize,
     /// Called on the writer thread after each checkpoint is durable: ship it off the host.
     pub on_checkpoint: Option<CheckpointHook>,
+    /// After a failed write or fsync, how long the writer waits before it tries to carry on
+    /// (cut the file back to its last durable record, seal it, open a new segment). Until
+    /// then, and for as long as that fails, every call fails.
+    pub retry_interval: Duration,
 }
 
 impl Default for Config {
@@ -72,6 +76,7 @@ impl Default for Config {
             max_batch: 4096,
             queue_capacity: 65_536,
             on_checkpoint: None,
+            retry_interval: Duration::from_secs(1),
         }
     }
 }
@@ -87,6 +92,7 @@ impl std::fmt::Debug for Config {
             .field("group_commit_window", &self.group_commit_window)
             .field("max_batch", &self.max_batch)
             .field("queue_capacity", &self.queue_capacity)
+            .field("retry_interval", &self.retry_interval)
             .finish_non_exhaustive()
     }
 }
@@ -97,7 +103,9 @@ impl std::fmt::Debug for Config {
 pub enum AppendError {
     #[error("audit log write failed: {0}")]
     Io(Arc<std::io::Error>),
-    #[error("audit log stopped after an earlier write failure ({0}); restart to recover")]
+    #[error(
+        "audit log stopped after an earlier write failure ({0}); it retries every few seconds"
+    )]
     Poisoned(Arc<std::io::Error>),
     #[error("audit log is closed")]
     Closed,
@@ -129,6 +137,18 @@ pub enum OpenError {
     },
     #[error("{0}: this log was signed with a different signing key")]
     WrongSigningKey(PathBuf),
+    #[error("{dir}: {what}; only a signed retention checkpoint may remove segments (last signed statement: record {seq}). Restore the missing files, or run `audit verify` to see what is left")]
+    HistoryMissing {
+        dir: PathBuf,
+        what: String,
+        seq: u64,
+    },
+    #[error("{path}: {what}: a segment numbered past the end of the log, which no crash leaves; run `audit verify`")]
+    SegmentPastEnd { path: PathBuf, what: String },
+    #[error("{0}: group or others may write to the audit directory; run `chmod 700` on it")]
+    InsecureDir(PathBuf),
+    #[error("the keyring does not match the log: {0}")]
+    KeyringMismatch(String),
     #[error("the keyring has no active key {0}")]
     NoSuchKey(KeyId),
     #[error("random number generator failed: {0}")]
@@ -146,7 +166,7 @@ pub struct Receipt {
 
 enum Done {
     Appended(Receipt),
-    Checkpoint(Option<Checkpoint>),
+    Checkpoint(Option<Box<Checkpoint>>),
     Rotated(KeyId),
     Removed(Vec<u64>),
     Flushed,
@@ -205,6 +225,7 @@ impl Pending {
 /// A writable audit log. Share it (`Arc<AuditLog>`); every method takes `&self`.
 pub struct AuditLog {
     tx: SyncSender<Cmd>,
+    digest_key: zeroize::Zeroizing<[u8; 32]>,
     thread: Mutex<Option<JoinHandle<()>>>,
     last_checkpoint: Arc<Mutex<Option<Checkpoint>>>,
     log_id: LogId,
@@ -228,13 +249,27 @@ struct Segment {
     cipher: Option<Aes256Gcm>,
 }
 
+/// The writer's state as of the last successful fsync: what a failed batch is rolled back to.
+#[derive(Clone, Copy)]
+struct Durable {
+    bytes: u64,
+    next_seq: u64,
+    prev_hash: [u8; 32],
+    history: Commitment,
+    sealed: bool,
+}
+
 struct Writer {
     dir: PathBuf,
     config: Config,
     keyring: Keyring,
     signing: SigningKey,
     log_id: LogId,
-    oldest_segment: u64,
+    /// Where the retained log starts and the last checkpoint: what the next signed record
+    /// commits to.
+    history: Commitment,
+    durable: Durable,
+    next_retry: Instant,
     seg: Option<Segment>,
     next_seq: u64,
     prev_hash: [u8; 32],
@@ -275,6 +310,7 @@ impl AuditLog {
         signing: SigningKey,
     ) -> Result<AuditLog, OpenError> {
         create_private_dir(dir).map_err(io_err(dir))?;
+        check_dir_mode(dir)?;
         let lock_path = dir.join("lock");
         let lock = OpenOptions::new()
             .create(true)
@@ -295,7 +331,15 @@ impl AuditLog {
             keyring,
             signing,
             log_id: LogId([0; 16]),
-            oldest_segment: 1,
+            history: Commitment::genesis(),
+            durable: Durable {
+                bytes: 0,
+                next_seq: 0,
+                prev_hash: [0; 32],
+                history: Commitment::genesis(),
+                sealed: true,
+            },
+            next_retry: Instant::now(),
             seg: None,
             next_seq: 0,
             prev_hash: [0; 32],
@@ -319,6 +363,7 @@ impl AuditLog {
 
         let log_id = w.log_id;
         let public_key = w.signing.verifying_key();
+        let digest_key = crate::format::digest_key(w.signing.as_bytes(), log_id);
         let (tx, rx) = mpsc::sync_channel(w.config.queue_capacity.max(1));
         let thread = std::thread::Builder::new()
             .name("audit-writer".to_owned())
@@ -326,6 +371,7 @@ impl AuditLog {
             .map_err(io_err(dir))?;
         Ok(AuditLog {
             tx,
+            digest_key,
             thread: Mutex::new(Some(thread)),
             last_checkpoint,
             log_id,
@@ -341,6 +387,14 @@ impl AuditLog {
     /// The public key that verifies this log's checkpoints.
     pub fn public_key(&self) -> VerifyingKey {
         self.public_key
+    }
+
+    /// A digest of `data` that cannot be reversed by guessing without this log's secret:
+    /// HMAC-SHA256 under a key derived from the signing key and the log id, first 16 bytes,
+    /// hex. For facts a record must not hold in clear (federation selectors may name users)
+    /// but that the site, holding the signing key, can still match against a candidate.
+    pub fn keyed_digest(&self, data: &[u8]) -> String {
+        crate::format::keyed_digest(&self.digest_key, data)
     }
 
     /// Appends one event and returns once it is durable (written and fsynced).
@@ -396,7 +450,7 @@ impl AuditLog {
     /// as of `now`, idle or not. For hosts that drive time themselves (and tests).
     pub fn tick(&self, now: SystemTime) -> Result<Option<Checkpoint>, AppendError> {
         match self.call(|r| Cmd::Tick(to_unix_us(now), r))? {
-            Done::Checkpoint(cp) => Ok(cp),
+            Done::Checkpoint(cp) => Ok(cp.map(|c| *c)),
             _ => Err(AppendError::Closed),
         }
     }
@@ -404,7 +458,7 @@ impl AuditLog {
     /// Writes a signed checkpoint now and returns it once durable.
     pub fn checkpoint(&self) -> Result<Checkpoint, AppendError> {
         match self.call(Cmd::Checkpoint)? {
-            Done::Checkpoint(Some(cp)) => Ok(cp),
+            Done::Checkpoint(Some(cp)) => Ok(*cp),
             _ => Err(AppendError::Closed),
         }
     }
@@ -471,53 +525,65 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 impl Writer {
     /// Reads the newest segment, repairs a torn tail, seals it; returns the next segment
-    /// number. A new log gets a random id.
+    /// number. A new log gets a random id. Refuses to continue a log whose history lost
+    /// segments that no signed retention removed, one with bytes no crash leaves, and one
+    /// the keyring cannot read.
     fn recover(&mut self) -> Result<u64, OpenError> {
         let dir = self.dir.clone();
         let mut segments = list_segments(&dir).map_err(io_err(&dir))?;
         loop {
             let Some((number, path)) = segments.last().cloned() else {
-                // A new log (or one whose only segment never got its first record on disk).
                 self.log_id = LogId::random().map_err(|e| OpenError::Random(e.to_string()))?;
-                return Ok(segments.first().map_or(1, |(n, _)| *n));
+                self.history = Commitment::genesis();
+                return Ok(1);
             };
             let scan = scan_file(&path).map_err(io_err(&path))?;
             if let Some(stop) = &scan.stop {
-                if stop.frames_after {
+                if stop.frames_after || !crash_tail(&scan.data, stop.offset) {
                     return Err(OpenError::Corrupt {
                         path,
                         offset: stop.offset,
-                        reason: format!("{:?} before well-formed records", stop.fault),
+                        reason: if stop.frames_after {
+                            format!("{:?} before well-formed records", stop.fault)
+                        } else {
+                            "bytes after the last record that a crash cannot leave".to_owned()
+                        },
                     });
                 }
             }
             let Some(first) = scan.frames.first() else {
-                // The segment's open record itself was torn: nothing was encrypted under it.
+                // No complete record: a crash while this segment was being opened. The
+                // writer opens segment n+1 only after sealing segment n, and a log starts at
+                // segment 1; any other number was not made by a crash.
+                let before = segments.len().checked_sub(2).map(|i| segments[i].0);
+                let expected = before.map_or(1, |b| b.saturating_add(1));
+                if number != expected {
+                    return Err(OpenError::SegmentPastEnd {
+                        path,
+                        what: format!("segment {number} holds no record and follows {before:?}"),
+                    });
+                }
                 preserve_torn(&path, &scan.data).map_err(io_err(&path))?;
                 std::fs::remove_file(&path).map_err(io_err(&path))?;
                 sync_dir(&dir).map_err(io_err(&dir))?;
                 segments.pop();
-                if segments.is_empty() {
-                    self.log_id = LogId::random().map_err(|e| OpenError::Random(e.to_string()))?;
-                    return Ok(number);
-                }
                 continue;
             };
-            if first.header.kind != Kind::Open {
-                return Err(OpenError::Corrupt {
-                    path,
+            let open = (first.header.kind == Kind::Open)
+                .then(|| OpenBody::parse(scan.body(first)))
+                .flatten()
+                .ok_or_else(|| OpenError::Corrupt {
+                    path: path.clone(),
                     offset: 0,
                     reason: "segment does not start with an open record".to_owned(),
-                });
-            }
-            let body = scan.body(first);
-            if body.len() != SALT_LEN + 32 + 64
-                || body[SALT_LEN..SALT_LEN + 32] != self.signing.verifying_key().to_bytes()
-            {
+                })?;
+            if open.public_key != self.signing.verifying_key().to_bytes() {
                 return Err(OpenError::WrongSigningKey(path));
             }
             self.log_id = first.header.log_id;
-            self.oldest_segment = segments.first().map_or(number, |(n, _)| *n);
+            self.history = latest_history(&scan, open.commitment);
+            self.check_history(&segments, number)?;
+            self.check_keyring(&segments)?;
             let mut file = OpenOptions::new()
                 .write(true)
                 .open(&path)
@@ -546,6 +612,7 @@ impl Writer {
                 key_id: first.header.key_id,
                 cipher: None,
             });
+            self.mark_durable(sealed);
             if !sealed {
                 let t = self.now_us();
                 self.push_checkpoint(Kind::Seal, t);
@@ -556,6 +623,144 @@ impl Writer {
             }
             self.seg = None;
             return Ok(number.saturating_add(1));
+        }
+    }
+
+    /// The directory must hold every segment from the signed start of the log to the newest,
+    /// and the first of them must be the one the signatures name. Segments before the signed
+    /// start are left over from a retention cut short by a crash (the checkpoint is written
+    /// before the files are removed) and are harmless.
+    fn check_history(&self, segments: &[(u64, PathBuf)], newest: u64) -> Result<(), OpenError> {
+        let h = self.history;
+        let missing = |what: String| OpenError::HistoryMissing {
+            dir: self.dir.clone(),
+            what,
+            seq: h.prev_checkpoint_seq.min(h.oldest_seq),
+        };
+        let present: std::collections::BTreeSet<u64> = segments.iter().map(|(n, _)| *n).collect();
+        let gone: Vec<u64> = (h.oldest_segment..=newest)
+            .filter(|n| !present.contains(n))
+            .take(1000)
+            .collect();
+        if let (Some(a), Some(b)) = (gone.first(), gone.last()) {
+            return Err(missing(format!(
+                "segment(s) {a}..={b} are gone ({} file(s)); the log's signed start is segment {}",
+                gone.len(),
+                h.oldest_segment
+            )));
+        }
+        let path = self.dir.join(segment_file_name(h.oldest_segment));
+        let head = first_frame(&path).map_err(io_err(&path))?;
+        match head {
+            Some((hd, _))
+                if hd.log_id == self.log_id
+                    && hd.seq == h.oldest_seq
+                    && hd.prev_hash == h.start_hash =>
+            {
+                Ok(())
+            }
+            _ => Err(missing(format!(
+                "segment {} is not the one the log's signatures start from (record {})",
+                h.oldest_segment, h.oldest_seq
+            ))),
+        }
+    }
+
+    /// The keyring must hold the key of the newest segment that has events, that key must
+    /// decrypt its last event, and the active key must not be older: a keyring regenerated
+    /// after a loss reuses key id 1 and is refused here rather than mixed into the log.
+    fn check_keyring(&self, segments: &[(u64, PathBuf)]) -> Result<(), OpenError> {
+        for (number, path) in segments.iter().rev().take(4) {
+            let scan = scan_file(path).map_err(io_err(path))?;
+            let Some(open) = scan.frames.first() else {
+                continue;
+            };
+            let key_id = open.header.key_id;
+            if self.keyring.active_id() < key_id {
+                return Err(OpenError::KeyringMismatch(format!(
+                    "its active key {} is older than key {key_id}, which segment {number} uses; key ids never repeat",
+                    self.keyring.active_id()
+                )));
+            }
+            let Some(event) = scan
+                .frames
+                .iter()
+                .rev()
+                .find(|f| f.header.kind == Kind::Event)
+            else {
+                continue;
+            };
+            let Some(master) = self.keyring.key(key_id) else {
+                return Err(OpenError::KeyringMismatch(format!(
+                    "it has no key {key_id}, which encrypted segment {number}"
+                )));
+            };
+            let salt = scan.body(open).get(..SALT_LEN).unwrap_or_default();
+            let cipher = segment_cipher(master, salt, self.log_id, *number, key_id);
+            let ok = cipher
+                .decrypt(
+                    Nonce::from_slice(&nonce(event.header.seq)),
+                    Payload {
+                        msg: scan.body(event),
+                        aad: scan.header_bytes(event),
+                    },
+                )
+                .is_ok();
+            if !ok {
+                return Err(OpenError::KeyringMismatch(format!(
+                    "its key {key_id} does not decrypt segment {number}"
+                )));
+            }
+            return Ok(());
+        }
+        Ok(())
+    }
+
+    /// Records the current state as durable (after a successful fsync).
+    fn mark_durable(&mut self, sealed: bool) {
+        self.durable = Durable {
+            bytes: self.seg.as_ref().map_or(0, |s| s.bytes),
+            next_seq: self.next_seq,
+            prev_hash: self.prev_hash,
+            history: self.history,
+            sealed,
+        };
+    }
+
+    /// After a failed write or fsync: cut the segment back to its last durable record (a
+    /// failed batch's callers were told it failed), make that durable, seal the segment and
+    /// continue in a new one under a new segment key. Fails, and stays poisoned, while the
+    /// disk still refuses.
+    fn heal(&mut self) -> Result<(), AppendError> {
+        let io = |e: std::io::Error| AppendError::Io(Arc::new(e));
+        let d = self.durable;
+        let Some(seg) = self.seg.as_mut() else {
+            return Err(AppendError::Closed);
+        };
+        use std::io::Seek;
+        seg.file.set_len(d.bytes).map_err(io)?;
+        seg.file
+            .seek(std::io::SeekFrom::Start(d.bytes))
+            .map_err(io)?;
+        seg.file.sync_all().map_err(io)?;
+        seg.bytes = d.bytes;
+        let next = seg.number.saturating_add(1);
+        // A half-made next segment (the failure came while opening it) held no event.
+        let half = self.dir.join(segment_file_name(next));
+        if half.exists() {
+            std::fs::remove_file(&half).map_err(io)?;
+            sync_dir(&self.dir).map_err(io)?;
+        }
+        self.next_seq = d.next_seq;
+        self.prev_hash = d.prev_hash;
+        self.history = d.history;
+        self.buf.clear();
+        self.new_checkpoints.clear();
+        self.poisoned = None;
+        if d.sealed {
+            self.open_segment(next)
+        } else {
+            self.seal_and_roll()
         }
     }
 
@@ -613,19 +818,11 @@ impl Writer {
 
     fn push_checkpoint(&mut self, kind: Kind, time_us: u64) -> Checkpoint {
         let header = self.header(kind, time_us.max(self.last_time_us));
-        let mut cp = Checkpoint {
-            log_id: header.log_id,
-            segment: header.segment,
-            seq: header.seq,
-            time_us: header.time_us,
-            key_id: header.key_id,
-            head_hash: header.prev_hash,
-            oldest_segment: self.oldest_segment,
-            sealed: kind == Kind::Seal,
-            signature: [0; 64],
-        };
+        let mut cp = Checkpoint::unsigned(&header, &self.history);
         cp.signature = self.signing.sign(&cp.message()).to_bytes();
         self.push_record(&header, &cp.body());
+        self.history.prev_checkpoint_seq = cp.seq;
+        self.history.prev_checkpoint_hash = self.prev_hash;
         self.records_since_checkpoint = 0;
         self.last_checkpoint_us = header.time_us;
         self.last_checkpoint_at = Instant::now();
@@ -658,6 +855,9 @@ impl Writer {
         }
         seg.bytes += self.buf.len() as u64;
         self.buf.clear();
+        let sealed = self.new_checkpoints.last().is_some_and(|c| c.sealed)
+            && self.new_checkpoints.last().map(|c| c.seq.saturating_add(1)) == Some(self.next_seq);
+        self.mark_durable(sealed);
         if let Some(cp) = self.new_checkpoints.last() {
             *self
                 .last_checkpoint
@@ -698,10 +898,14 @@ impl Writer {
         };
         let hb = header.encode();
         let pk = self.signing.verifying_key().to_bytes();
-        let sig = self.signing.sign(&open_message(&hb, &salt, &pk)).to_bytes();
-        let mut body = Vec::with_capacity(SALT_LEN + 32 + 64);
+        let sig = self
+            .signing
+            .sign(&open_message(&hb, &salt, &pk, &self.history))
+            .to_bytes();
+        let mut body = Vec::with_capacity(crate::format::OPEN_BODY_LEN);
         body.extend_from_slice(&salt);
         body.extend_from_slice(&pk);
+        body.extend_from_slice(&self.history.encode());
         body.extend_from_slice(&sig);
         let mut frame = Vec::with_capacity(FRAME_OVERHEAD + HEADER_LEN + body.len());
         push_frame(&mut frame, &hb, &body);
@@ -724,6 +928,7 @@ impl Writer {
             key_id,
             cipher: Some(segment_cipher(&master, &salt, self.log_id, number, key_id)),
         });
+        self.mark_durable(false);
         Ok(())
     }
 
@@ -760,7 +965,17 @@ impl Writer {
         };
         // Say it (signed) before doing it: a crash in between leaves extra old segments,
         // which verify accepts; never a gap the log did not announce.
-        self.oldest_segment = last_expired.saturating_add(1);
+        let oldest = last_expired.saturating_add(1);
+        let path = self.dir.join(segment_file_name(oldest));
+        let Some((head, _)) = first_frame(&path).map_err(io)? else {
+            return Err(io(std::io::Error::other(format!(
+                "{}: no open record to start the retained log from",
+                path.display()
+            ))));
+        };
+        self.history.oldest_segment = oldest;
+        self.history.oldest_seq = head.seq;
+        self.history.start_hash = head.prev_hash;
         let t = self.now_us();
         self.push_checkpoint(Kind::Checkpoint, t);
         self.commit()?;
@@ -848,6 +1063,16 @@ impl Writer {
 
     fn process(&mut self, batch: Vec<Cmd>) {
         let mut pending: Vec<(Reply, Result<Done, AppendError>)> = Vec::new();
+        if self.poisoned.is_some() && !self.closed && Instant::now() >= self.next_retry {
+            self.next_retry = Instant::now() + self.config.retry_interval;
+            if let Err(e) = self.heal() {
+                let e = match e {
+                    AppendError::Io(e) | AppendError::Poisoned(e) => e,
+                    other => Arc::new(std::io::Error::other(other.to_string())),
+                };
+                self.poisoned = Some(e);
+            }
+        }
         for cmd in batch {
             if self.closed {
                 let reply = match cmd {
@@ -877,12 +1102,12 @@ impl Writer {
                         .unwrap_or(u64::MAX);
                     let cp = (now_us.saturating_sub(self.last_checkpoint_us) >= interval)
                         .then(|| self.push_checkpoint(Kind::Checkpoint, now_us));
-                    pending.push((reply, Ok(Done::Checkpoint(cp))));
+                    pending.push((reply, Ok(Done::Checkpoint(cp.map(Box::new)))));
                 }
                 Cmd::Checkpoint(reply) => {
                     let t = self.now_us();
                     let cp = self.push_checkpoint(Kind::Checkpoint, t);
-                    pending.push((reply, Ok(Done::Checkpoint(Some(cp)))));
+                    pending.push((reply, Ok(Done::Checkpoint(Some(Box::new(cp))))));
                 }
                 Cmd::Rotate(keyring, reply) => {
                     self.settle(&mut pending);
@@ -924,6 +1149,36 @@ impl Writer {
             }
         }
     }
+}
+
+/// The newest statement a segment's signed records make about the history before them: the
+/// last checkpoint's (naming that checkpoint as the previous one), else the open record's.
+fn latest_history(scan: &Scan, open: Commitment) -> Commitment {
+    let mut h = open;
+    for f in &scan.frames {
+        if let Some(cp) = Checkpoint::from_record(&f.header, scan.body(f)) {
+            h = cp.commitment();
+            h.prev_checkpoint_seq = cp.seq;
+            h.prev_checkpoint_hash = f.hash;
+        }
+    }
+    h
+}
+
+/// A log directory others can write to lets them swap files under the writer: refused.
+fn check_dir_mode(dir: &Path) -> Result<(), OpenError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .map_err(io_err(dir))?
+            .permissions()
+            .mode();
+        if mode & 0o022 != 0 {
+            return Err(OpenError::InsecureDir(dir.to_owned()));
+        }
+    }
+    Ok(())
 }
 
 /// Keeps the bytes a crash recovery cuts off, for forensics: `<segment>.torn-<unix µs>`.

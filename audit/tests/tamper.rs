@@ -107,16 +107,24 @@ fn flipped_byte_in_a_header_is_reported_at_that_record() {
 
 #[test]
 fn header_changed_with_its_checksum_recomputed_breaks_the_chain_at_that_record() {
-    let fx = Fixture::new();
-    write_log(&fx, 12, 1);
-    let victim = nth_frame(&fx.segment(1), Kind::Event, 3);
-    flip(&fx.segment(1), victim.offset + 8 + 34, Some(victim.offset));
-    let e = expect_err(&fx, &trusted(&fx));
-    assert_eq!(
-        (e.reason, e.seq),
-        (Reason::BadChainHash, Some(victim.header.seq)),
-        "{e}"
-    );
+    // Every byte of the time field (offsets 34..42 of the header): whether the change makes
+    // the time earlier or later than its predecessor's, the finding is the broken link.
+    for byte in 34..42 {
+        let fx = Fixture::new();
+        write_log(&fx, 12, 1);
+        let victim = nth_frame(&fx.segment(1), Kind::Event, 3);
+        flip(
+            &fx.segment(1),
+            victim.offset + 8 + byte,
+            Some(victim.offset),
+        );
+        let e = expect_err(&fx, &trusted(&fx));
+        assert_eq!(
+            (e.reason, e.seq),
+            (Reason::BadChainHash, Some(victim.header.seq)),
+            "time byte {byte}: {e}"
+        );
+    }
 }
 
 #[test]

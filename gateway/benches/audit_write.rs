@@ -49,6 +49,7 @@ async fn run(durability: Durability, concurrent: usize) -> Result<String, String
         checkpoint_every_records: 1000,
         checkpoint_interval_seconds: 60,
         retention_days: None,
+        publish: None,
     };
     let a = Arc::new(Auditor::open(&cfg)?);
     let started = Instant::now();

@@ -507,6 +507,7 @@ pub async fn demo(
         checkpoint_every_records: 1000,
         checkpoint_interval_seconds: 60,
         retention_days: None,
+        publish: None,
     };
     let auditor = open_auditor(Some(&audit_cfg))?;
     let source = Box::new(

@@ -6,12 +6,15 @@ use std::io::Write;
 use std::path::Path;
 
 /// `audit verify`: Ok with the report's summary when intact; Err with the first bad
-/// record's sequence number and the reason.
-pub fn verify(
+/// record's sequence number and the reason. `published` is a file whose last line is a
+/// checkpoint; `witness` a witness URL or file, whose newest checkpoint the log must hold.
+pub async fn verify(
     dir: &Path,
     public_key: Option<&Path>,
     published: Option<&Path>,
     keyring: Option<&Path>,
+    witness: Option<&str>,
+    witness_ca: Option<&Path>,
 ) -> Result<String, String> {
     let key = public_key
         .map(|p| audit::load_public_key(p).map_err(|e| e.to_string()))
@@ -21,27 +24,48 @@ pub fn verify(
         .transpose()?;
     let published = match published {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            let line = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
+            let line = crate::audit_publish::last_line(p)
+                .map_err(|e| format!("{}: {e}", p.display()))?
+                .unwrap_or_default();
             Some(
-                audit::Checkpoint::from_json_line(line)
+                audit::Checkpoint::from_json_line(&line)
                     .map_err(|e| format!("{}: {e}", p.display()))?,
             )
         }
         None => None,
     };
-    let opts = audit::VerifyOptions {
-        public_key: key.as_ref(),
-        keyring: ring.as_ref(),
-        published: published.as_ref(),
+    let witnessed = match witness {
+        Some(w) => Some(crate::witness::newest(w, witness_ca).await?),
+        None => None,
     };
-    audit::verify_with(dir, &opts)
-        .map(|r| r.summary())
-        .map_err(|e| format!("audit log {}: NOT intact: {e}", dir.display()))
+    let mut summary = String::new();
+    let against: Vec<Option<&audit::Checkpoint>> = match (&published, &witnessed) {
+        (None, None) => vec![None],
+        (p, w) => [p.as_ref(), w.as_ref()]
+            .into_iter()
+            .filter(Option::is_some)
+            .collect(),
+    };
+    for p in against {
+        let opts = audit::VerifyOptions {
+            public_key: key.as_ref(),
+            keyring: ring.as_ref(),
+            published: p,
+        };
+        let report = audit::verify_with(dir, &opts)
+            .map_err(|e| format!("audit log {}: NOT intact: {e}", dir.display()))?;
+        if summary.is_empty() {
+            summary = report.summary();
+        }
+    }
+    if let Some(w) = &witnessed {
+        summary.push_str(&format!(
+            "the witness's newest checkpoint (record {}, {}) is in the log\n",
+            w.seq,
+            audit::format_rfc3339_us(w.time_us)
+        ));
+    }
+    Ok(summary)
 }
 
 /// `audit export`: decrypted records as JSON lines on stdout.

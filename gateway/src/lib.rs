@@ -10,13 +10,16 @@ pub mod policy;
 pub mod tls;
 
 // The gateway's own metrics and how bodies are served.
+pub mod audit_health;
 pub mod metrics;
 pub mod serve;
 
 // One typed configuration, owning every section type.
 pub mod settings;
 
-// The tower layers, each with its own state type.
+// The tower layers, each with its own state type, and the audit log's checkpoint publisher
+// (the audit layer starts it; it borrows authn's HTTP client).
+pub mod audit_publish;
 pub mod layer;
 
 // The shared state the routes read.
@@ -36,6 +39,7 @@ pub mod app;
 pub mod audit_cli;
 pub mod devcerts;
 pub mod pii_cli;
+pub mod witness;
 
 /// The policy modules at their former paths, for callers outside the crate.
 pub use policy::{pii, query, selector, tenancy};

@@ -113,6 +113,28 @@ enum AuditCommand {
         /// With the keyring every record is also decrypted and authenticated.
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// A witness (URL, or a file of checkpoint lines): the log must hold its newest.
+        #[arg(long)]
+        witness: Option<String>,
+        /// CA certificate(s) to trust for an https witness (PEM).
+        #[arg(long)]
+        witness_ca: Option<PathBuf>,
+    },
+    /// Hold the log's checkpoints for auditors (see `gateway::witness`).
+    Witness {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        public_key: PathBuf,
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Publishers must send this bearer token.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
     /// Decrypted records as JSON lines.
     Export {
@@ -364,13 +386,18 @@ async fn run(cli: Cli) -> Result<(), String> {
                 public_key,
                 published,
                 key_file,
+                witness,
+                witness_ca,
             } => {
                 let summary = gateway::audit_cli::verify(
                     &dir,
                     public_key.as_deref(),
                     published.as_deref(),
                     key_file.as_deref(),
-                )?;
+                    witness.as_deref(),
+                    witness_ca.as_deref(),
+                )
+                .await?;
                 print!("{summary}");
                 Ok(())
             }
@@ -388,6 +415,25 @@ async fn run(cli: Cli) -> Result<(), String> {
                 tenant.as_deref(),
             ),
             AuditCommand::Checkpoints { dir } => gateway::audit_cli::checkpoints(&dir),
+            AuditCommand::Witness {
+                listen,
+                dir,
+                public_key,
+                tls_cert,
+                tls_key,
+                token_file,
+            } => {
+                init_logs("info");
+                gateway::witness::run(gateway::witness::WitnessArgs {
+                    listen,
+                    dir,
+                    public_key,
+                    tls_cert,
+                    tls_key,
+                    token_file,
+                })
+                .await
+            }
             AuditCommand::RotateKey { key_file } => {
                 println!("{}", gateway::audit_cli::rotate_key(&key_file)?);
                 Ok(())

@@ -117,6 +117,8 @@ pub struct GatewayMetrics {
     digest: Mutex<Option<String>>,
     tenants: ArcSwap<BTreeSet<String>>,
     reasons: Mutex<BTreeSet<String>>,
+    /// The audit log's health (writer failure, checkpoint publishing).
+    pub audit: crate::audit_health::AuditHealth,
 }
 
 impl Default for GatewayMetrics {
@@ -216,7 +218,9 @@ impl GatewayMetrics {
             });
         }
         last_reload_successful.set(1);
+        let audit = crate::audit_health::AuditHealth::register(&mut registry);
         GatewayMetrics {
+            audit,
             registry,
             requests,
             request_duration,

@@ -23,6 +23,7 @@ fn config(dir: &std::path::Path, on_failure: OnFailure, durability: Durability) 
         checkpoint_every_records: 1000,
         checkpoint_interval_seconds: 60,
         retention_days: None,
+        publish: None,
     }
 }
 

@@ -36,6 +36,7 @@ fn gateway_exposition() -> String {
     m.rate_limited("ip");
     m.quota("t", "truncated");
     m.audit_record(true);
+    m.audit.declare_target("url");
     m.reload("sighup", true, &"0".repeat(64));
     m.encode()
 }

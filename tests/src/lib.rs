@@ -1631,6 +1631,41 @@ pub mod slurm {
     }
 }
 
+// ------------------------------------------------------------------ load
+
+/// Sends `n` GETs of `url` with one `curl --parallel` process (`parallel` at once; `args`
+/// such as `--cacert`); returns each answer's status and `X-Request-Id` (empty when none).
+/// Connection failures come back as status 0.
+pub fn curl_many(url: &str, n: usize, parallel: usize, args: &[&str]) -> Vec<(u16, String)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("urls");
+    let mut text = String::new();
+    for _ in 0..n {
+        text.push_str(&format!("url = \"{url}\"\noutput = \"/dev/null\"\n"));
+    }
+    std::fs::write(&list, text).expect("write the curl config");
+    let parallel = parallel.to_string();
+    let r = run(
+        Command::new("curl")
+            .args(["-sS", "--max-time", "20", "--parallel", "--parallel-max"])
+            .arg(&parallel)
+            .args(["-w", "%{http_code} %header{x-request-id}\n", "--config"])
+            .arg(&list)
+            .args(args),
+        None,
+        Duration::from_secs(300),
+    )
+    .expect("curl --parallel");
+    r.stdout_text()
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let code = it.next()?.parse().ok()?;
+            Some((code, it.next().unwrap_or("").to_owned()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::slurm::*;

@@ -15,11 +15,19 @@
 //! response until the record is on disk (group commit shares one fsync among concurrent
 //! requests); `"queued"` answers as soon as the record is queued and refuses once the writer
 //! has failed. Both choices are written into the log's start-up record.
+//!
+//! Queued mode never fails open: from the moment a record is known to have failed, every
+//! later request is refused (503) until restart, `..._audit_writer_failed` is 1 and the log
+//! says so. At most [`QUEUED_MAX_UNWRITTEN`] answers can be out before their records are
+//! durable (past that, a request waits for its record as in `fsync` mode), so a crash or a
+//! full disk leaves at most that many answered requests unrecorded.
 
+use crate::audit_health::AuditHealth;
+use crate::audit_publish::Publisher;
 use crate::metrics::GatewayMetrics;
 use crate::policy::outcome::{AuthnFailure, QuotaRefused, RateLimited};
 use crate::policy::tenancy::Principal;
-pub use crate::settings::sections::{AuditConfig, Durability, OnFailure};
+pub use crate::settings::sections::{AuditConfig, Durability, OnFailure, PublishConfig};
 use audit::{AuditLog, Decision, Event, EventKind};
 use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, MatchedPath};
@@ -30,9 +38,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+/// In `durability = "queued"`, the most answers that may be out before their records are
+/// durable: the bound on answered-but-unrecorded requests after a crash or a failed disk.
+pub const QUEUED_MAX_UNWRITTEN: u64 = 256;
 
 /// What a handler served, for the record: the authorization decision and its policy rule,
 /// the view and how many series it held. Handlers add it to their response's extensions.
@@ -58,6 +70,13 @@ pub struct Auditor {
     /// The keyring's active key id the writer uses, and its file.
     active_key: AtomicU64,
     key_file: PathBuf,
+    /// Queued mode: answers out whose records are not yet durable.
+    unwritten: Arc<AtomicU64>,
+    /// Queued mode: the first failure; every later request is refused.
+    failed: Arc<OnceLock<audit::AppendError>>,
+    /// The admin metrics, once the serving stack is built.
+    health: Arc<OnceLock<AuditHealth>>,
+    publisher: Option<Publisher>,
 }
 
 impl std::fmt::Debug for Auditor {
@@ -73,6 +92,17 @@ impl Auditor {
     /// Opens the log, creating the keyring and signing key at first start, writes the
     /// public key for auditors, and applies retention.
     pub fn open(cfg: &AuditConfig) -> Result<Auditor, String> {
+        let has_segments = std::fs::read_dir(&cfg.dir).is_ok_and(|mut d| {
+            d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".seg")))
+        });
+        if has_segments && !cfg.key_file.exists() {
+            // A new keyring would reuse key id 1 and could not read the existing records.
+            return Err(format!(
+                "audit.key_file {}: missing, but the log in {} holds encrypted segments; restore the keyring from its backup",
+                cfg.key_file.display(),
+                cfg.dir.display()
+            ));
+        }
         let keyring = if cfg.key_file.exists() {
             audit::Keyring::load(&cfg.key_file).map_err(|e| format!("audit.key_file: {e}"))?
         } else {
@@ -97,9 +127,18 @@ impl Auditor {
         };
         let public = signing.verifying_key();
         let active_key = AtomicU64::new(u64::from(keyring.active_id()));
+        let health = Arc::new(OnceLock::new());
+        let (publisher, on_checkpoint) = match &cfg.publish {
+            Some(p) => {
+                let (publisher, hook) = Publisher::start(p, &cfg.dir, health.clone())?;
+                (Some(publisher), Some(hook))
+            }
+            None => (None, None),
+        };
         let config = audit::Config {
             checkpoint_every_records: cfg.checkpoint_every_records.max(1),
             checkpoint_interval: Duration::from_secs(cfg.checkpoint_interval_seconds.max(1)),
+            on_checkpoint,
             ..audit::Config::default()
         };
         let log = AuditLog::open(&cfg.dir, config, keyring, signing)
@@ -127,7 +166,25 @@ impl Auditor {
             request_ids: RequestIds::new(),
             active_key,
             key_file: cfg.key_file.clone(),
+            unwritten: Arc::new(AtomicU64::new(0)),
+            failed: Arc::new(OnceLock::new()),
+            health,
+            publisher,
         })
+    }
+
+    /// Connects the admin metrics (called once the serving stack is built).
+    pub fn attach(&self, health: &AuditHealth) {
+        let _ = self.health.set(health.clone());
+        if let Some(e) = self.failed.get() {
+            health.writer_failed.set(1);
+            tracing::error!(error = %e, "audit writer failed before the metrics were attached");
+        }
+    }
+
+    /// The log's keyed digest of `data` (see [`audit::AuditLog::keyed_digest`]).
+    pub fn digest(&self, data: &[u8]) -> String {
+        self.log.keyed_digest(data)
     }
 
     pub fn on_failure(&self) -> OnFailure {
@@ -154,23 +211,61 @@ impl Auditor {
     /// Writes one event with the configured durability. Waiting never blocks a runtime
     /// thread: the writer thread hands the outcome over a oneshot channel.
     pub async fn write(&self, ev: Event) -> Result<(), audit::AppendError> {
-        let r = match self.durability {
-            // Queued: the record is in the writer's queue; a later failure poisons the writer
-            // and the next submit reports it.
-            Durability::Queued => self.log.submit_with(&ev, |_| {}),
-            Durability::Fsync => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                match self.log.submit_with(&ev, move |r| {
-                    let _ = tx.send(r);
-                }) {
-                    Err(e) => Err(e),
-                    Ok(()) => rx
-                        .await
-                        .unwrap_or(Err(audit::AppendError::Closed))
-                        .map(|_| ()),
-                }
+        let queued = self.durability == Durability::Queued
+            && self.unwritten.fetch_add(1, Ordering::AcqRel) < QUEUED_MAX_UNWRITTEN;
+        if self.durability == Durability::Queued && !queued {
+            self.unwritten.fetch_sub(1, Ordering::AcqRel);
+        }
+        let r = if let Some(e) = self.failed.get() {
+            // Queued mode after a failure: records may be missing; refuse until restart.
+            if queued {
+                self.unwritten.fetch_sub(1, Ordering::AcqRel);
+            }
+            Err(e.clone())
+        } else if queued {
+            // Answer once queued; the outcome arrives on the writer thread. A failure there
+            // refuses every later request from that moment.
+            let unwritten = self.unwritten.clone();
+            let failed = self.failed.clone();
+            let health = self.health.clone();
+            self.log
+                .submit_with(&ev, move |r| {
+                    unwritten.fetch_sub(1, Ordering::AcqRel);
+                    if let Err(e) = r {
+                        let first = failed.set(e.clone()).is_ok();
+                        if let Some(h) = health.get() {
+                            h.writer_failed.set(1);
+                            h.answered_unrecorded.inc();
+                        }
+                        if first {
+                            tracing::error!(error = %e, bound = QUEUED_MAX_UNWRITTEN, "audit writer failed (durability = queued): every request is refused (503) from now on until restart; answers already sent may lack their record (at most the bound)");
+                        }
+                    }
+                })
+                .inspect_err(|e| {
+                    self.unwritten.fetch_sub(1, Ordering::AcqRel);
+                    let _ = self.failed.set(e.clone());
+                })
+        } else {
+            // Fsync mode (or queued mode at its bound): answer once the record is durable.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            match self.log.submit_with(&ev, move |r| {
+                let _ = tx.send(r);
+            }) {
+                Err(e) => Err(e),
+                Ok(()) => rx
+                    .await
+                    .unwrap_or(Err(audit::AppendError::Closed))
+                    .map(|_| ()),
             }
         };
+        if let (Durability::Queued, Err(e)) = (self.durability, &r) {
+            let _ = self.failed.set(e.clone());
+        }
+        if let Some(h) = self.health.get() {
+            h.writer_failed
+                .set(i64::from(r.is_err() || self.failed.get().is_some()));
+        }
         if let Err(e) = &r {
             tracing::error!(error = %e, kind = ?ev.kind, "audit record not written");
         }
@@ -186,9 +281,13 @@ impl Auditor {
     }
 
     /// Seals the current segment with a final checkpoint (clean shutdown).
+    /// Then hands the last checkpoints, the seal included, to the publisher.
     pub fn close(&self) {
         if let Err(e) = self.log.close() {
             tracing::error!(error = %e, "audit log close failed");
+        }
+        if let Some(p) = &self.publisher {
+            p.finish();
         }
     }
 
@@ -327,6 +426,9 @@ pub struct AuditLayer {
 
 impl AuditLayer {
     pub fn new(auditor: Option<Arc<Auditor>>, metrics: Arc<GatewayMetrics>) -> Self {
+        if let Some(a) = &auditor {
+            a.attach(&metrics.audit);
+        }
         AuditLayer { auditor, metrics }
     }
 }

@@ -24,19 +24,19 @@ use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, Response, StatusCode, Uri};
 use collector::store::{encode_selected, Family, Series};
-use sha2::{Digest, Sha256};
 use std::cell::Cell;
-use std::fmt::Write as _;
 
 /// Facts about the request for the audit record: how many selectors, and a digest of the
-/// query (the selectors may name users: the record keeps no text of them).
-fn selectors_detail(n: usize, query: Option<&str>) -> serde_json::Value {
-    let digest = Sha256::digest(query.unwrap_or("").as_bytes());
-    let mut hex = String::with_capacity(16);
-    for b in &digest[..8] {
-        let _ = write!(hex, "{b:02x}");
+/// query keyed with the audit log's secret (the selectors may name users: the record keeps no
+/// text of them, and an unkeyed hash of a short selector is reversed by guessing).
+fn selectors_detail(n: usize, query: Option<&str>, s: &AppState) -> serde_json::Value {
+    match &s.auditor {
+        Some(a) => serde_json::json!({
+            "selectors": n,
+            "query_hmac": a.digest(query.unwrap_or("").as_bytes()),
+        }),
+        None => serde_json::json!({ "selectors": n }),
     }
-    serde_json::json!({ "selectors": n, "query_sha256": hex })
 }
 
 pub async fn federate(
@@ -80,7 +80,7 @@ pub async fn federate(
             return refuse(StatusCode::BAD_REQUEST, &format!("{e}\n"), policy);
         }
     };
-    let detail = selectors_detail(selectors.len(), query);
+    let detail = selectors_detail(selectors.len(), query, &s);
     let g = s.store.load();
     let series = Cell::new(0usize);
     let mut out = Vec::with_capacity(64 << 10);

@@ -522,6 +522,18 @@ impl Settings {
             if let Some(p) = &mut a.public_key_file {
                 f(p, AtStart);
             }
+            if let Some(publish) = &mut a.publish {
+                for p in [
+                    &mut publish.dir,
+                    &mut publish.ca_file,
+                    &mut publish.token_file,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    f(p, AtStart);
+                }
+            }
         }
         let sources = self
             .source

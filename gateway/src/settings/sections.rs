@@ -160,6 +160,28 @@ pub struct AuditConfig {
     /// Whole segments older than this are removed (the chain then starts at a signed
     /// anchor). Unset: keep everything.
     pub retention_days: Option<u64>,
+    /// Where signed checkpoints are shipped (a witness). Unset: nowhere; then deleting the
+    /// newest records or restoring an older copy of the log cannot be detected.
+    #[serde(default)]
+    pub publish: Option<PublishConfig>,
+}
+
+/// `[audit.publish]`: see `crate::audit_publish`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishConfig {
+    /// Append every checkpoint as one JSON line to `DIR/checkpoints.jsonl`.
+    pub dir: Option<PathBuf>,
+    /// POST checkpoints (JSON lines) to this witness endpoint, e.g.
+    /// `https://witness.example.org:9443/v1/checkpoints`.
+    pub url: Option<String>,
+    /// PEM: CA certificate(s) to trust for `url`.
+    pub ca_file: Option<PathBuf>,
+    /// A file holding the bearer token sent to `url`.
+    pub token_file: Option<PathBuf>,
+    /// How often queued checkpoints are sent (and always at shutdown).
+    #[serde(default = "d60")]
+    pub interval_seconds: u64,
 }
 
 fn d1000() -> u64 {
