@@ -234,6 +234,7 @@ pub async fn serve(cfg: Config, config_path: PathBuf) -> Result<(), String> {
         auditor: open_auditor(cfg.audit.as_ref())?,
         config_path: Some(config_path),
         admin: cfg.server.admin.clone(),
+        connections: cfg.server.connections,
     };
     run_server(serving, clusters, cfg.options(), |_| {}).await
 }
@@ -318,6 +319,8 @@ pub struct Serving {
     pub config_path: Option<PathBuf>,
     /// The admin listener (the gateway's own metrics and health), if any.
     pub admin: Option<crate::admin::AdminConfig>,
+    /// Connection caps and timeouts of the TLS listener.
+    pub connections: crate::conn::ConnectionsConfig,
 }
 
 pub async fn run_server(
@@ -334,8 +337,11 @@ pub async fn run_server(
         auditor,
         config_path,
         admin,
+        connections,
     } = serving;
     let tenancy = tenancy.map(TenancyHandle::new);
+    // Raised before anything opens files; the cap then fits the descriptors there are.
+    let max_connections = crate::conn::fit_to_nofile(connections.max);
     // Certificates are checked before binding: a bad file stops start-up with its name.
     let tls = tls
         .map(|t| ReloadableTls::load(t).map_err(|e| format!("server.tls: {e}")))
@@ -378,7 +384,7 @@ pub async fn run_server(
     let app = stack::build(state, limits);
     tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
     on_ready(bound);
-    let mut reloader = crate::reload::Reloader::new(config_path, metrics)
+    let mut reloader = crate::reload::Reloader::new(config_path, metrics.clone())
         .tls(tls.clone())
         .tenancy(tenancy);
     if let Some(a) = &auditor {
@@ -386,9 +392,18 @@ pub async fn run_server(
     }
     tokio::spawn(reloader.run());
     let served = match tls {
-        Some(tls) => tls::serve_tls(listener, tls, app, shutdown_signal())
-            .await
-            .map_err(|e| format!("server failed: {e}")),
+        Some(tls) => {
+            let mut opts = tls::ServeOptions::from(&connections);
+            opts.max_connections = max_connections;
+            let counted = metrics.clone();
+            opts.on_refusal = Some(Arc::new(
+                move |why: crate::conn::Refusal, _client: SocketAddr| {
+                    counted.connection_refused(why.as_str())
+                },
+            ));
+            tls::serve_tls_with(listener, tls, app, shutdown_signal(), opts).await
+        }
+        .map_err(|e| format!("server failed: {e}")),
         // The per-IP limit keys on the TCP peer: hand it to every request.
         None => axum::serve(
             listener,
@@ -598,6 +613,7 @@ pub async fn demo(
         auditor,
         config_path: None,
         admin: None,
+        connections: Default::default(),
     };
     let certs = secrets.certs;
     let tokens = secrets.tokens;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod app;
 pub mod audit_cli;
 pub mod config;
+pub mod conn;
 pub mod devcerts;
 pub mod layer;
 pub mod pii;
