@@ -477,7 +477,8 @@ pub async fn watchdog(activity: Arc<Activity>, idle: Duration, write: Duration) 
 }
 
 /// A socket that records its progress in an [`Activity`]: a read or write that moves bytes
-/// is activity, a write that must wait starts the write-stall clock.
+/// is activity, a write that must wait starts the write-stall clock. Wrap the TCP stream,
+/// under TLS, so the clocks see the network, not the TLS buffers.
 pub struct Watched<T> {
     inner: T,
     activity: Arc<Activity>,
@@ -489,7 +490,7 @@ impl<T> Watched<T> {
         Watched { inner, activity }
     }
 
-    fn write_result<R>(&self, r: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+    fn write_result(&self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         match &r {
             Poll::Pending => {
                 let since = self.activity.now_ms() + 1;
@@ -500,11 +501,13 @@ impl<T> Watched<T> {
                     Ordering::Relaxed,
                 );
             }
-            Poll::Ready(_) => {
+            Poll::Ready(done) => {
                 self.activity
                     .write_stalled_since_ms
                     .store(0, Ordering::Relaxed);
-                self.activity.moved();
+                if done.as_ref().is_ok_and(|n| *n > 0) {
+                    self.activity.moved();
+                }
             }
         }
         r
@@ -549,9 +552,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         self.inner.is_write_vectored()
     }
 
+    // Flushing moves no bytes of its own (a TCP flush is a no-op; TLS flushes by writing,
+    // which is counted there), and it is polled whenever the connection is: not activity.
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let r = Pin::new(&mut self.inner).poll_flush(cx);
-        self.write_result(r)
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
