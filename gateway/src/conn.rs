@@ -225,6 +225,7 @@ impl<F: Fn(Refusal, SocketAddr) + Send + Sync> RefusalHook for F {
 /// line, so a flood of refusals is a line per interval, not a line per connection.
 pub struct Refusals {
     hook: Option<Arc<dyn RefusalHook>>,
+    interval: Duration,
     log: Mutex<LogState>,
 }
 
@@ -234,13 +235,19 @@ struct LogState {
     clients: HashMap<IpAddr, u64>,
 }
 
-/// Distinct clients one log line names at most.
+/// Distinct clients one log line names at most, and counts per interval at most.
 const LOG_CLIENTS: usize = 5;
+const TRACKED_CLIENTS: usize = 1024;
 
 impl Refusals {
     pub fn new(hook: Option<Arc<dyn RefusalHook>>) -> Refusals {
+        Refusals::with_interval(hook, LOG_INTERVAL)
+    }
+
+    fn with_interval(hook: Option<Arc<dyn RefusalHook>>, interval: Duration) -> Refusals {
         Refusals {
             hook,
+            interval,
             log: Mutex::new(LogState {
                 last: None,
                 counts: BTreeMap::new(),
@@ -253,37 +260,54 @@ impl Refusals {
         if let Some(h) = &self.hook {
             h.on_refusal(reason, client);
         }
+        if let Some(line) = self.aggregate(reason, client) {
+            tracing::info!(
+                reasons = %line.reasons,
+                clients = %line.clients,
+                distinct_clients = line.distinct_clients,
+                "connections refused since the last such line (at most one per 10 s)"
+            );
+        }
+    }
+
+    /// Counts the refusal; returns the line to log when one is due.
+    fn aggregate(&self, reason: Refusal, client: SocketAddr) -> Option<LogLine> {
         let mut st = self.log.lock().unwrap_or_else(|e| e.into_inner());
         *st.counts.entry(reason).or_default() += 1;
         let key = ip_key(client.ip());
-        if st.clients.len() < 1024 || st.clients.contains_key(&key) {
+        if st.clients.len() < TRACKED_CLIENTS || st.clients.contains_key(&key) {
             *st.clients.entry(key).or_default() += 1;
         }
-        if st.last.is_some_and(|t| t.elapsed() < LOG_INTERVAL) {
-            return;
+        if st.last.is_some_and(|t| t.elapsed() < self.interval) {
+            return None;
         }
         st.last = Some(Instant::now());
         let counts = std::mem::take(&mut st.counts);
         let mut clients: Vec<(IpAddr, u64)> = std::mem::take(&mut st.clients).into_iter().collect();
         clients.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let reasons = counts
-            .iter()
-            .map(|(r, n)| format!("{}={n}", r.as_str()))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let top = clients
-            .iter()
-            .take(LOG_CLIENTS)
-            .map(|(ip, n)| format!("{ip}={n}"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        tracing::info!(
-            reasons = %reasons,
-            clients = %top,
-            distinct_clients = clients.len(),
-            "connections refused (aggregated; at most one line per 10 s)"
-        );
+        Some(LogLine {
+            reasons: counts
+                .iter()
+                .map(|(r, n)| format!("{}={n}", r.as_str()))
+                .collect::<Vec<_>>()
+                .join(" "),
+            clients: clients
+                .iter()
+                .take(LOG_CLIENTS)
+                .map(|(ip, n)| format!("{ip}={n}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            distinct_clients: clients.len(),
+        })
     }
+}
+
+/// One aggregated log line: counts by reason, the busiest clients.
+#[derive(Debug, PartialEq, Eq)]
+struct LogLine {
+    reasons: String,
+    clients: String,
+    distinct_clients: usize,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -682,6 +706,41 @@ mod tests {
         assert_eq!(
             Refusal::of_handshake_error(&io::Error::from(io::ErrorKind::UnexpectedEof)),
             Refusal::Aborted
+        );
+    }
+
+    #[test]
+    fn a_flood_of_refusals_is_one_log_line_per_interval_with_the_counts() {
+        let r = Refusals::with_interval(None, Duration::from_millis(200));
+        let peer = |last: u8| SocketAddr::from(([127, 0, 0, last], 4000));
+        let first = r
+            .aggregate(Refusal::HandshakeTimeout, peer(2))
+            .expect("the first is logged");
+        assert_eq!(first.reasons, "handshake_timeout=1");
+        let mut lines = 0;
+        for n in 0..1000u32 {
+            let why = if n % 2 == 0 {
+                Refusal::ClientHandshakeLimit
+            } else {
+                Refusal::Malformed
+            };
+            lines += usize::from(r.aggregate(why, peer(3 + (n % 7) as u8)).is_some());
+        }
+        assert_eq!(lines, 0, "nothing more within the interval");
+        std::thread::sleep(Duration::from_millis(250));
+        let next = r
+            .aggregate(Refusal::Aborted, peer(2))
+            .expect("the next interval's line");
+        assert_eq!(
+            next.reasons,
+            "client_handshake_limit=500 malformed=500 aborted=1"
+        );
+        assert_eq!(next.distinct_clients, 8);
+        assert_eq!(next.clients.split(' ').count(), LOG_CLIENTS);
+        assert!(
+            next.clients.starts_with("127.0.0.3=143"),
+            "{}",
+            next.clients
         );
     }
 
