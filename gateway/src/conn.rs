@@ -8,6 +8,8 @@
 //! key as the per-IP request limit): one host usually holds a whole /64, so per-address
 //! caps would be free to rotate around.
 //!
+//! Changes take effect on restart (a reload keeps the limits in force).
+//!
 //! ```toml
 //! [server.connections]            # every key optional; these are the defaults
 //! max = 4096                      # open connections, all clients (lowered to fit RLIMIT_NOFILE)
@@ -633,7 +635,39 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_and_bad_values_name_their_key() {
-        assert!(ConnectionsConfig::default().validate().is_ok());
+        // The figures README, SECURITY.md and config/gateway.toml give.
+        let d = ConnectionsConfig::default();
+        assert!(d.validate().is_ok());
+        assert_eq!(
+            (
+                d.max,
+                d.max_per_client,
+                d.max_handshakes,
+                d.max_handshakes_per_client
+            ),
+            (4096, 64, 1024, 8)
+        );
+        assert_eq!(
+            (
+                d.handshake_timeout_seconds,
+                d.idle_timeout_seconds,
+                d.write_timeout_seconds
+            ),
+            (10, 30, 10)
+        );
+        assert_eq!(LOG_INTERVAL, Duration::from_secs(10));
+        let shipped = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/gateway.toml"
+        ))
+        .expect("config/gateway.toml");
+        let section = shipped
+            .split("[server.connections]")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .expect("config/gateway.toml has [server.connections]");
+        let documented: ConnectionsConfig = toml::from_str(section).expect("parses");
+        assert_eq!(documented, d, "config/gateway.toml shows the defaults");
         let bad = |f: fn(&mut ConnectionsConfig)| {
             let mut c = ConnectionsConfig::default();
             f(&mut c);
