@@ -225,6 +225,7 @@ impl<F: Fn(Refusal, SocketAddr) + Send + Sync> RefusalHook for F {
 /// Reports refusals to the hook, each one, and to the log, aggregated: the first refusal
 /// after a quiet [`LOG_INTERVAL`] is one line, the ones after it are counted into the next
 /// line, so a flood of refusals is a line per interval, not a line per connection.
+/// [`Refusal::Aborted`] alone never brings a line (TCP health checks would).
 pub struct Refusals {
     hook: Option<Arc<dyn RefusalHook>>,
     interval: Duration,
@@ -280,7 +281,9 @@ impl Refusals {
         if st.clients.len() < TRACKED_CLIENTS || st.clients.contains_key(&key) {
             *st.clients.entry(key).or_default() += 1;
         }
-        if st.last.is_some_and(|t| t.elapsed() < self.interval) {
+        // A client closing mid-handshake is what TCP health checks do: counted, and logged
+        // only with the next line another reason brings.
+        if reason == Refusal::Aborted || st.last.is_some_and(|t| t.elapsed() < self.interval) {
             return None;
         }
         st.last = Some(Instant::now());
@@ -762,12 +765,11 @@ mod tests {
         }
         assert_eq!(lines, 0, "nothing more within the interval");
         std::thread::sleep(Duration::from_millis(250));
-        let next = r
-            .aggregate(Refusal::Aborted, peer(2))
-            .expect("the next interval's line");
+        assert_eq!(r.aggregate(Refusal::Aborted, peer(2)), None, "not alone");
+        let next = r.aggregate(Refusal::Sni, peer(2)).expect("the next interval's line");
         assert_eq!(
             next.reasons,
-            "client_handshake_limit=500 malformed=500 aborted=1"
+            "client_handshake_limit=500 sni=1 malformed=500 aborted=1"
         );
         assert_eq!(next.distinct_clients, 8);
         assert_eq!(next.clients.split(' ').count(), LOG_CLIENTS);
