@@ -766,7 +766,9 @@ mod tests {
         assert_eq!(lines, 0, "nothing more within the interval");
         std::thread::sleep(Duration::from_millis(250));
         assert_eq!(r.aggregate(Refusal::Aborted, peer(2)), None, "not alone");
-        let next = r.aggregate(Refusal::Sni, peer(2)).expect("the next interval's line");
+        let next = r
+            .aggregate(Refusal::Sni, peer(2))
+            .expect("the next interval's line");
         assert_eq!(
             next.reasons,
             "client_handshake_limit=500 sni=1 malformed=500 aborted=1"
