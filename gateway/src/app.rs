@@ -391,28 +391,20 @@ pub async fn run_server(
         reloader = reloader.on_reload(audit_reloads(a.clone()));
     }
     tokio::spawn(reloader.run());
+    let mut opts = tls::ServeOptions::from(&connections);
+    opts.max_connections = max_connections;
+    let counted = metrics.clone();
+    opts.on_refusal = Some(Arc::new(
+        move |why: crate::conn::Refusal, _client: SocketAddr| {
+            counted.connection_refused(why.as_str())
+        },
+    ));
     let served = match tls {
-        Some(tls) => {
-            let mut opts = tls::ServeOptions::from(&connections);
-            opts.max_connections = max_connections;
-            let counted = metrics.clone();
-            opts.on_refusal = Some(Arc::new(
-                move |why: crate::conn::Refusal, _client: SocketAddr| {
-                    counted.connection_refused(why.as_str())
-                },
-            ));
-            tls::serve_tls_with(listener, tls, app, shutdown_signal(), opts).await
-        }
-        .map_err(|e| format!("server failed: {e}")),
-        // The per-IP limit keys on the TCP peer: hand it to every request.
-        None => axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server failed: {e}")),
-    };
+        Some(tls) => tls::serve_tls_with(listener, tls, app, shutdown_signal(), opts).await,
+        // The per-IP limit keys on the TCP peer: the accept loop hands it to every request.
+        None => tls::serve_plain_with(listener, app, shutdown_signal(), opts).await,
+    }
+    .map_err(|e| format!("server failed: {e}"));
     poller.abort();
     if let Some(a) = admin {
         a.abort();

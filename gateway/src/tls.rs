@@ -727,6 +727,27 @@ pub async fn serve_tls_with(
     shutdown: impl Future<Output = ()>,
     opts: ServeOptions,
 ) -> io::Result<()> {
+    accept_loop(listener, Some(tls), app, shutdown, opts).await
+}
+
+/// [`serve_tls_with`] without TLS (the loopback listener when `[server.tls]` is absent): the
+/// same connection caps, idle and write timeouts, and `ConnectInfo`; no handshake.
+pub async fn serve_plain_with(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+    opts: ServeOptions,
+) -> io::Result<()> {
+    accept_loop(listener, None, app, shutdown, opts).await
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<ReloadableTls>,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+    opts: ServeOptions,
+) -> io::Result<()> {
     let global = Arc::new(Semaphore::new(opts.max_handshakes.max(1)));
     let handshakes = Slots::handshakes_per_client(opts.max_handshakes_per_ip);
     let connections = Slots::connections(opts.max_connections, opts.max_connections_per_ip);
@@ -770,7 +791,7 @@ pub async fn serve_tls_with(
             }
         };
         let _ = tcp.set_nodelay(true);
-        let loaded = tls.loaded();
+        let loaded = tls.as_ref().map(ReloadableTls::loaded);
         let app = app.clone();
         let watcher = graceful.watcher();
         let mut stop = stop_rx.clone();
@@ -778,8 +799,20 @@ pub async fn serve_tls_with(
         let opts = opts.clone();
         tokio::spawn(async move {
             let activity = Activity::new();
-            let acceptor = TlsAcceptor::from(loaded.server.clone());
             let io = Watched::new(tcp, activity.clone());
+            let Some(loaded) = loaded else {
+                drop((ip_slot, permit));
+                let conn = Conn {
+                    peer,
+                    identity: None,
+                    app,
+                    activity,
+                };
+                conn.serve(io, &opts, watcher, &refusals).await;
+                drop(conn_slot);
+                return;
+            };
+            let acceptor = TlsAcceptor::from(loaded.server.clone());
             let handshake = tokio::time::timeout(opts.handshake_timeout, acceptor.accept(io));
             let stream = tokio::select! {
                 r = handshake => match r {
@@ -797,8 +830,7 @@ pub async fn serve_tls_with(
                 },
                 _ = stop.changed() => return,
             };
-            drop(ip_slot);
-            drop(permit);
+            drop((ip_slot, permit));
             let identity = if loaded.attach_identity {
                 match stream
                     .get_ref()
@@ -819,38 +851,13 @@ pub async fn serve_tls_with(
             } else {
                 None
             };
-            let requests = activity.clone();
-            let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                if let Some(id) = &identity {
-                    req.extensions_mut().insert(id.clone());
-                }
-                let in_flight = requests.request();
-                let answer = tower::ServiceExt::oneshot(app.clone(), req);
-                async move {
-                    let r = answer.await;
-                    drop(in_flight);
-                    r
-                }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(opts.header_read_timeout);
-            let conn = builder.serve_connection(TokioIo::new(stream), svc);
-            tokio::select! {
-                r = watcher.watch(conn) => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                }
-                why = watchdog(activity, opts.idle_timeout, opts.write_timeout) => {
-                    tracing::debug!(%peer, ?why, "connection closed");
-                    if why == Closed::WriteTimeout {
-                        refusals.report(Refusal::WriteTimeout, peer);
-                    }
-                }
-            }
+            let conn = Conn {
+                peer,
+                identity,
+                app,
+                activity,
+            };
+            conn.serve(stream, &opts, watcher, &refusals).await;
             drop(conn_slot);
         });
     }
@@ -863,6 +870,67 @@ pub async fn serve_tls_with(
         }
     }
     Ok(())
+}
+
+/// One accepted (and, with TLS, handshaken) connection and what its requests carry.
+struct Conn {
+    peer: std::net::SocketAddr,
+    identity: Option<PeerIdentity>,
+    app: Router,
+    activity: Arc<Activity>,
+}
+
+impl Conn {
+    /// Serves HTTP/1.1 on `io` until the client leaves, shutdown, or the idle or write
+    /// timeout; each request carries `ConnectInfo` and the identity.
+    async fn serve<I>(
+        self,
+        io: I,
+        opts: &ServeOptions,
+        watcher: hyper_util::server::graceful::Watcher,
+        refusals: &Refusals,
+    ) where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            peer,
+            identity,
+            app,
+            activity,
+        } = self;
+        let requests = activity.clone();
+        let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            if let Some(id) = &identity {
+                req.extensions_mut().insert(id.clone());
+            }
+            let in_flight = requests.request();
+            let answer = tower::ServiceExt::oneshot(app.clone(), req);
+            async move {
+                let r = answer.await;
+                drop(in_flight);
+                r
+            }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(opts.header_read_timeout);
+        let conn = builder.serve_connection(TokioIo::new(io), svc);
+        tokio::select! {
+            r = watcher.watch(conn) => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            }
+            why = watchdog(activity, opts.idle_timeout, opts.write_timeout) => {
+                tracing::debug!(%peer, ?why, "connection closed");
+                if why == Closed::WriteTimeout {
+                    refusals.report(Refusal::WriteTimeout, peer);
+                }
+            }
+        }
+    }
 }
 
 fn is_connection_error(e: &io::Error) -> bool {

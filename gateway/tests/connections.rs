@@ -508,3 +508,50 @@ async fn refused_handshakes_are_counted_by_reason() {
     );
     assert!(events.iter().all(|e| e.1.ip() == loopback(3)));
 }
+
+#[tokio::test]
+async fn plain_http_has_the_same_caps_and_timeouts() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Seen::default();
+    let hook = seen.clone();
+    let opts = ServeOptions {
+        max_connections_per_ip: 2,
+        idle_timeout: Duration::from_secs(1),
+        on_refusal: Some(Arc::new(move |r: Refusal, peer: SocketAddr| {
+            hook.events
+                .lock()
+                .expect("lock")
+                .push((r, peer, Instant::now()));
+        })),
+        ..ServeOptions::default()
+    };
+    tokio::spawn(gateway::tls::serve_plain_with(
+        listener,
+        app(),
+        std::future::pending(),
+        opts,
+    ));
+    let get = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = tcp_from(addr, loopback(2)).await.expect("connect");
+        c.write_all(get).await.expect("request");
+        let mut buf = [0u8; 256];
+        let n = c.read(&mut buf).await.expect("answer");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+        held.push(c);
+    }
+    let mut third = tcp_from(addr, loopback(2)).await.expect("connect");
+    assert!(closed_within(&mut third, Duration::from_millis(500)).await);
+    assert_eq!(seen.count(Refusal::ClientConnectionLimit), 1);
+    // Idle after their answers: both closed about a second later.
+    let t = Instant::now();
+    for c in &mut held {
+        assert!(
+            closed_within(c, Duration::from_secs(3)).await,
+            "idle, never closed"
+        );
+    }
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}
