@@ -319,7 +319,7 @@ pub struct Serving {
     pub config_path: Option<PathBuf>,
     /// The admin listener (the gateway's own metrics and health), if any.
     pub admin: Option<crate::admin::AdminConfig>,
-    /// Connection caps and timeouts of the TLS listener.
+    /// Connection caps and timeouts of the listener.
     pub connections: crate::conn::ConnectionsConfig,
 }
 

@@ -126,7 +126,7 @@ pub struct ServerConfig {
     /// How changed files are noticed (SIGHUP always reloads); see `crate::reload`.
     #[serde(default)]
     pub reload: crate::reload::ReloadConfig,
-    /// Connection caps and timeouts of the TLS accept loop; see `crate::conn`.
+    /// Connection caps and timeouts of the accept loop; see `crate::conn`.
     #[serde(default)]
     pub connections: crate::conn::ConnectionsConfig,
 }

@@ -1,5 +1,5 @@
-//! Connection limits of the accept loop (`crate::tls`): how many connections and TLS
-//! handshakes one client and all clients together may hold, how long a connection may sit
+//! Connection limits of the accept loop (`crate::tls`, with TLS or plain HTTP): how many
+//! connections and TLS handshakes one client and all clients together may hold, how long a connection may sit
 //! idle or stall a write, the process's descriptor limit, and the trace every refused
 //! connection leaves (a self-metric by reason through [`RefusalHook`], and an aggregated log
 //! line at most every [`LOG_INTERVAL`]).
