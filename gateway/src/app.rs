@@ -204,6 +204,7 @@ pub async fn serve(cfg: Settings, config_path: PathBuf) -> Result<(), String> {
         auditor: open_auditor(cfg.audit.as_ref())?,
         config_path: Some(config_path),
         admin: cfg.server.admin.clone(),
+        connections: cfg.server.connections,
     };
     run_server(serving, clusters, cfg.options(), |_| {}).await
 }
@@ -263,6 +264,8 @@ pub struct Serving {
     pub config_path: Option<PathBuf>,
     /// The admin listener (the gateway's own metrics and health), if any.
     pub admin: Option<crate::routes::admin::AdminConfig>,
+    /// Connection caps and timeouts of the listener.
+    pub connections: crate::conn::ConnectionsConfig,
 }
 
 pub async fn run_server(
@@ -279,8 +282,11 @@ pub async fn run_server(
         auditor,
         config_path,
         admin,
+        connections,
     } = serving;
     let tenancy = tenancy.map(TenancyHandle::new);
+    // Raised before anything opens files; the cap then fits the descriptors there are.
+    let max_connections = crate::conn::fit_to_nofile(connections.max);
     // Certificates are checked before binding: a bad file stops start-up with its name.
     let tls = tls
         .map(|t| ReloadableTls::load(t).map_err(|e| format!("server.tls: {e}")))
@@ -324,26 +330,27 @@ pub async fn run_server(
     let app = stack::build(state, limits);
     tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
     on_ready(bound);
-    let mut reloader = crate::reload::Reloader::new(config_path, metrics)
+    let mut reloader = crate::reload::Reloader::new(config_path, metrics.clone())
         .tls(tls.clone())
         .tenancy(tenancy);
     if let Some(a) = &auditor {
         reloader = reloader.on_reload(audit_reloads(a.clone()));
     }
     tokio::spawn(reloader.run());
+    let mut opts = tls::ServeOptions::from(&connections);
+    opts.max_connections = max_connections;
+    let counted = metrics.clone();
+    opts.on_refusal = Some(Arc::new(
+        move |why: crate::conn::Refusal, _client: SocketAddr| {
+            counted.connection_refused(why.as_str())
+        },
+    ));
     let served = match tls {
-        Some(tls) => tls::serve_tls(listener, tls, app, shutdown_signal())
-            .await
-            .map_err(|e| format!("server failed: {e}")),
-        // The per-IP limit keys on the TCP peer: hand it to every request.
-        None => axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server failed: {e}")),
-    };
+        Some(tls) => tls::serve_tls_with(listener, tls, app, shutdown_signal(), opts).await,
+        // The per-IP limit keys on the TCP peer: the accept loop hands it to every request.
+        None => tls::serve_plain_with(listener, app, shutdown_signal(), opts).await,
+    }
+    .map_err(|e| format!("server failed: {e}"));
     poller.abort();
     if let Some(a) = admin {
         a.abort();
@@ -545,6 +552,7 @@ pub async fn demo(
         auditor,
         config_path: None,
         admin: None,
+        connections: Default::default(),
     };
     let certs = secrets.certs;
     let tokens = secrets.tokens;

@@ -6,6 +6,7 @@
 //! (ARCHITECTURE.md draws the graph).
 
 // Pure types: no async, no I/O but reading a key file.
+pub mod conn;
 pub mod policy;
 pub mod tls;
 

@@ -106,6 +106,7 @@ pub struct GatewayMetrics {
     requests: Family<RequestLabels, Counter>,
     request_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     authn_failures: Family<ReasonLabels, Counter>,
+    connections_refused: Family<ReasonLabels, Counter>,
     rate_limited: Family<LimitLabels, Counter>,
     quota: Family<QuotaLabels, Counter>,
     audit_records: Family<ResultLabels, Counter>,
@@ -134,6 +135,7 @@ impl GatewayMetrics {
         let request_duration =
             Family::new_with_constructor(duration_histogram as fn() -> Histogram);
         let authn_failures = Family::<ReasonLabels, Counter>::default();
+        let connections_refused = Family::<ReasonLabels, Counter>::default();
         let rate_limited = Family::<LimitLabels, Counter>::default();
         let quota = Family::<QuotaLabels, Counter>::default();
         let audit_records = Family::<ResultLabels, Counter>::default();
@@ -157,6 +159,16 @@ impl GatewayMetrics {
             "Requests refused by authentication, by reason",
             authn_failures.clone(),
         );
+        registry.register(
+            "connections_refused",
+            "Connections refused or cut by the accept loop before or outside any HTTP request (TLS handshake failures, connection caps, stalled writes), by reason",
+            connections_refused.clone(),
+        );
+        for why in crate::conn::Refusal::ALL {
+            let _ = connections_refused.get_or_create(&ReasonLabels {
+                reason: why.as_str().into(),
+            });
+        }
         registry.register(
             "rate_limited_requests",
             "Requests refused with 429 Too Many Requests, by the limit reached (ip, tenant, principal)",
@@ -225,6 +237,7 @@ impl GatewayMetrics {
             requests,
             request_duration,
             authn_failures,
+            connections_refused,
             rate_limited,
             quota,
             audit_records,
@@ -292,6 +305,16 @@ impl GatewayMetrics {
         };
         self.authn_failures
             .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// A connection refused by the accept loop (`crate::conn::Refusal::as_str`).
+    pub fn connection_refused(&self, reason: &str) {
+        let words = crate::conn::Refusal::ALL.map(crate::conn::Refusal::as_str);
+        self.connections_refused
+            .get_or_create(&ReasonLabels {
+                reason: one_of(reason, &words),
+            })
             .inc();
     }
 

@@ -4,7 +4,7 @@
 //! What reloads: tokens, OIDC issuers, introspection, tenants, policies, the pseudonym key,
 //! the quota, the rate limits (changed limits start their counts afresh), and the TLS
 //! certificate, key and client CA. Sources, listeners, the concurrency limit and request
-//! timeout, `[audit]`, and adding or removing `[auth]` or `[server.tls]` need a restart (the
+//! timeout, `[server.connections]`, `[audit]`, and adding or removing `[auth]` or `[server.tls]` need a restart (the
 //! last two are refused, so the gateway never silently changes who may connect).
 //!
 //! A reload is all or nothing: the new config is read and the new tenancy built (every file

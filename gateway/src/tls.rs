@@ -16,6 +16,9 @@
 //!
 //! Every connection's requests also carry `axum::extract::ConnectInfo<SocketAddr>`.
 
+use crate::conn::{
+    watchdog, Activity, Closed, ConnectionsConfig, Refusal, RefusalHook, Refusals, Slots, Watched,
+};
 use arc_swap::ArcSwap;
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -34,7 +37,6 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
@@ -44,13 +46,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
-
-/// How long a client may take to complete its TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in progress at once, over all clients.
-pub const MAX_CONCURRENT_HANDSHAKES: usize = 256;
-/// Handshakes in progress at once from one IP address.
-pub const MAX_HANDSHAKES_PER_IP: usize = 32;
 
 /// Whether and how a client certificate is asked for (Go's `tls.ClientAuthType`, as in
 /// exporter-toolkit).
@@ -628,30 +623,66 @@ impl ClientCertVerifier for UnverifiedClientCert {
     }
 }
 
-/// Limits of the accept loop.
-#[derive(Debug, Clone, Copy)]
+/// Limits of the accept loop; [`ConnectionsConfig`] (`[server.connections]`) sets them.
+#[derive(Clone)]
 pub struct ServeOptions {
     /// A handshake not finished by then is dropped.
     pub handshake_timeout: Duration,
     /// Handshakes in progress at once; further connections wait in the listen backlog.
     pub max_handshakes: usize,
-    /// Handshakes in progress at once from one IP; further connections from it are closed
-    /// at once, so one slow client cannot take every handshake slot.
+    /// Handshakes in progress at once from one client (IPv6: one /64); further connections
+    /// from it are closed at once, so one slow client cannot take every handshake slot.
     pub max_handshakes_per_ip: usize,
-    /// Time a client has to send a request's headers (also bounds idle keep-alive).
+    /// Open connections (handshaking or established), over all clients; further ones are
+    /// closed at once.
+    pub max_connections: usize,
+    /// Open connections from one client (IPv6: one /64); further ones are closed at once.
+    pub max_connections_per_ip: usize,
+    /// A connection with no request in flight and no byte moved for this long is closed.
+    pub idle_timeout: Duration,
+    /// A connection whose write makes no progress for this long is closed.
+    pub write_timeout: Duration,
+    /// Time a client has to send a request's headers.
     pub header_read_timeout: Duration,
     /// On shutdown, how long requests in flight may take to finish.
     pub shutdown_grace: Duration,
+    /// Told about every refused connection (self-metrics, audit).
+    pub on_refusal: Option<Arc<dyn RefusalHook>>,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("max_handshakes", &self.max_handshakes)
+            .field("max_handshakes_per_ip", &self.max_handshakes_per_ip)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
+        ServeOptions::from(&ConnectionsConfig::default())
+    }
+}
+
+impl From<&ConnectionsConfig> for ServeOptions {
+    fn from(c: &ConnectionsConfig) -> Self {
         ServeOptions {
-            handshake_timeout: HANDSHAKE_TIMEOUT,
-            max_handshakes: MAX_CONCURRENT_HANDSHAKES,
-            max_handshakes_per_ip: MAX_HANDSHAKES_PER_IP,
+            handshake_timeout: Duration::from_secs(c.handshake_timeout_seconds),
+            max_handshakes: c.max_handshakes,
+            max_handshakes_per_ip: c.max_handshakes_per_client,
+            max_connections: c.max,
+            max_connections_per_ip: c.max_per_client,
+            idle_timeout: Duration::from_secs(c.idle_timeout_seconds),
+            write_timeout: Duration::from_secs(c.write_timeout_seconds),
             header_read_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            on_refusal: None,
         }
     }
 }
@@ -670,6 +701,12 @@ pub async fn serve_tls(
 }
 
 /// [`serve_tls`] with explicit limits.
+///
+/// The order per connection: the global handshake slot (waited for before `accept`), then
+/// the client's connection slot and handshake slot (refused at once when taken), then the
+/// handshake with its timeout, where rustls verifies any client certificate. So certificate
+/// chain verification runs at most `max_handshakes_per_ip` at a time per client; the
+/// per-IP *request* rate limit of the HTTP stack comes after the handshake.
 pub async fn serve_tls_with(
     listener: TcpListener,
     tls: ReloadableTls,
@@ -677,8 +714,31 @@ pub async fn serve_tls_with(
     shutdown: impl Future<Output = ()>,
     opts: ServeOptions,
 ) -> io::Result<()> {
+    accept_loop(listener, Some(tls), app, shutdown, opts).await
+}
+
+/// [`serve_tls_with`] without TLS (the loopback listener when `[server.tls]` is absent): the
+/// same connection caps, idle and write timeouts, and `ConnectInfo`; no handshake.
+pub async fn serve_plain_with(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+    opts: ServeOptions,
+) -> io::Result<()> {
+    accept_loop(listener, None, app, shutdown, opts).await
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<ReloadableTls>,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+    opts: ServeOptions,
+) -> io::Result<()> {
     let global = Arc::new(Semaphore::new(opts.max_handshakes.max(1)));
-    let per_ip = PerIp::new(opts.max_handshakes_per_ip.max(1));
+    let handshakes = Slots::handshakes_per_client(opts.max_handshakes_per_ip);
+    let connections = Slots::connections(opts.max_connections, opts.max_connections_per_ip);
+    let refusals = Arc::new(Refusals::new(opts.on_refusal.clone()));
     let graceful = GracefulShutdown::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -707,34 +767,57 @@ pub async fn serve_tls_with(
                 }
             },
         };
-        let Some(ip_slot) = per_ip.try_take(peer.ip()) else {
-            tracing::debug!(%peer, "too many handshakes from this address; closed");
-            continue;
+        let slots = connections
+            .try_take(peer.ip())
+            .and_then(|c| handshakes.try_take(peer.ip()).map(|h| (c, h)));
+        let (conn_slot, ip_slot) = match slots {
+            Ok(s) => s,
+            Err(reason) => {
+                refusals.report(reason, peer);
+                continue;
+            }
         };
         let _ = tcp.set_nodelay(true);
-        let loaded = tls.loaded();
+        let loaded = tls.as_ref().map(ReloadableTls::loaded);
         let app = app.clone();
         let watcher = graceful.watcher();
         let mut stop = stop_rx.clone();
+        let refusals = refusals.clone();
+        let opts = opts.clone();
         tokio::spawn(async move {
+            let activity = Activity::new();
+            let io = Watched::new(tcp, activity.clone());
+            let Some(loaded) = loaded else {
+                drop((ip_slot, permit));
+                let conn = Conn {
+                    peer,
+                    identity: None,
+                    app,
+                    activity,
+                };
+                conn.serve(io, &opts, watcher, &refusals).await;
+                drop(conn_slot);
+                return;
+            };
             let acceptor = TlsAcceptor::from(loaded.server.clone());
-            let handshake = tokio::time::timeout(opts.handshake_timeout, acceptor.accept(tcp));
+            let handshake = tokio::time::timeout(opts.handshake_timeout, acceptor.accept(io));
             let stream = tokio::select! {
                 r = handshake => match r {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        refusals.report(Refusal::of_handshake_error(&e), peer);
                         return;
                     }
                     Err(_) => {
                         tracing::debug!(%peer, "TLS handshake timed out");
+                        refusals.report(Refusal::HandshakeTimeout, peer);
                         return;
                     }
                 },
                 _ = stop.changed() => return,
             };
-            drop(ip_slot);
-            drop(permit);
+            drop((ip_slot, permit));
             let identity = if loaded.attach_identity {
                 match stream
                     .get_ref()
@@ -755,21 +838,14 @@ pub async fn serve_tls_with(
             } else {
                 None
             };
-            let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                if let Some(id) = &identity {
-                    req.extensions_mut().insert(id.clone());
-                }
-                tower::ServiceExt::oneshot(app.clone(), req)
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(opts.header_read_timeout);
-            let conn = builder.serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+            let conn = Conn {
+                peer,
+                identity,
+                app,
+                activity,
+            };
+            conn.serve(stream, &opts, watcher, &refusals).await;
+            drop(conn_slot);
         });
     }
     drop(listener);
@@ -783,6 +859,67 @@ pub async fn serve_tls_with(
     Ok(())
 }
 
+/// One accepted (and, with TLS, handshaken) connection and what its requests carry.
+struct Conn {
+    peer: std::net::SocketAddr,
+    identity: Option<PeerIdentity>,
+    app: Router,
+    activity: Arc<Activity>,
+}
+
+impl Conn {
+    /// Serves HTTP/1.1 on `io` until the client leaves, shutdown, or the idle or write
+    /// timeout; each request carries `ConnectInfo` and the identity.
+    async fn serve<I>(
+        self,
+        io: I,
+        opts: &ServeOptions,
+        watcher: hyper_util::server::graceful::Watcher,
+        refusals: &Refusals,
+    ) where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            peer,
+            identity,
+            app,
+            activity,
+        } = self;
+        let requests = activity.clone();
+        let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            if let Some(id) = &identity {
+                req.extensions_mut().insert(id.clone());
+            }
+            let in_flight = requests.request();
+            let answer = tower::ServiceExt::oneshot(app.clone(), req);
+            async move {
+                let r = answer.await;
+                drop(in_flight);
+                r
+            }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(opts.header_read_timeout);
+        let conn = builder.serve_connection(TokioIo::new(io), svc);
+        tokio::select! {
+            r = watcher.watch(conn) => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            }
+            why = watchdog(activity, opts.idle_timeout, opts.write_timeout) => {
+                tracing::debug!(%peer, ?why, "connection closed");
+                if why == Closed::WriteTimeout {
+                    refusals.report(Refusal::WriteTimeout, peer);
+                }
+            }
+        }
+    }
+}
+
 fn is_connection_error(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -790,53 +927,6 @@ fn is_connection_error(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
     )
-}
-
-/// Handshakes in progress per IP. Entries leave the map when their count drops to zero,
-/// so it never holds more than `max_handshakes` entries.
-#[derive(Clone)]
-struct PerIp {
-    limit: usize,
-    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-struct IpSlot {
-    ip: IpAddr,
-    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-impl PerIp {
-    fn new(limit: usize) -> PerIp {
-        PerIp {
-            limit,
-            counts: Arc::default(),
-        }
-    }
-
-    fn try_take(&self, ip: IpAddr) -> Option<IpSlot> {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let n = counts.entry(ip).or_insert(0);
-        if *n >= self.limit {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot {
-            ip,
-            counts: self.counts.clone(),
-        })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = counts.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                counts.remove(&self.ip);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -888,18 +978,5 @@ mod tests {
             let c = cfg(b).expect("parses");
             assert!(c.validate().is_err(), "{b}");
         }
-    }
-
-    #[test]
-    fn per_ip_slots_are_bounded_and_released() {
-        let p = PerIp::new(2);
-        let ip: IpAddr = [127, 0, 0, 2].into();
-        let a = p.try_take(ip).expect("first");
-        let _b = p.try_take(ip).expect("second");
-        assert!(p.try_take(ip).is_none());
-        assert!(p.try_take([127, 0, 0, 3].into()).is_some());
-        drop(a);
-        assert!(p.try_take(ip).is_some());
-        assert!(p.counts.lock().map(|c| c.len() <= 2).unwrap_or(false));
     }
 }

@@ -4,8 +4,9 @@
 //! no series the caller may not see is in the body. `ATTACKS.md` lists every case and where it
 //! is tested; keep the two in step.
 //!
-//! JWT and other credential attacks are covered in `authn.rs`, against a real OIDC issuer, and
-//! not repeated here:
+//! JWT and other credential attacks are covered in `authn.rs`, against a real OIDC issuer,
+//! and connection and handshake attacks in `connections.rs` and `tls.rs`; they are not
+//! repeated here:
 //!
 //! | attack                                                   | test in `authn.rs`                                             |
 //! |----------------------------------------------------------|----------------------------------------------------------------|
@@ -15,6 +16,7 @@
 //! | payload swapped after signing; `a.b.c`                   | `forged_expired_and_misdirected_jwts_are_refused`              |
 //! | expired, not yet valid, wrong audience, wrong issuer, issuer with a trailing slash | `forged_expired_and_misdirected_jwts_are_refused` |
 //! | no kid, no exp, no sub, no tenant claim, unknown role    | `forged_expired_and_misdirected_jwts_are_refused`              |
+//! | `typ` other than `at+jwt`, lifetime over the maximum, `iat` in the future, JSON keys twice | `jwt_type_lifetime_issue_time_and_duplicate_keys_are_checked` |
 //! | unknown-kid flood (JWKS refetch amplification)           | `an_unknown_kid_flood_costs_the_issuer_at_most_one_fetch_per_interval` |
 //! | unreachable issuer                                       | `an_unreachable_issuer_is_a_refusal_and_is_not_hammered`       |
 //! | revoked, altered, malformed API tokens; wrong scheme; empty bearer | `api_tokens_resolve_to_their_own_tenant_and_nothing_else_gets_in` |

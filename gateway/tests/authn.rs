@@ -528,6 +528,180 @@ async fn forged_expired_and_misdirected_jwts_are_refused() {
     assert_eq!(o.reason, Some(FailureReason::IntrospectionInactive));
 }
 
+/// `header` and `payload` exactly as written (duplicate keys and all), signed with `key`.
+fn sign_raw(key: &SigningKey, header: &str, payload: &str) -> String {
+    let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let msg = format!("{}.{}", b(header), b(payload));
+    let sig = jsonwebtoken::crypto::sign(msg.as_bytes(), &key.key, key.alg).expect("sign");
+    format!("{msg}.{sig}")
+}
+
+#[tokio::test]
+async fn jwt_type_lifetime_issue_time_and_duplicate_keys_are_checked() {
+    let s = setup().await;
+    let i = &s.issuer;
+    let strict = OidcConfig {
+        typ: Some("at+jwt".into()),
+        max_lifetime_seconds: Some(3600),
+        ..OidcConfig::new(i.url.clone(), vec![AUD.into()])
+    };
+    let app = build(&AuthnConfig {
+        oidc: vec![strict],
+        ..AuthnConfig::default()
+    });
+    // The issuer's defaults: no typ or lifetime rule, but the issue time and duplicate
+    // keys are always checked.
+    let lax = build(&AuthnConfig {
+        oidc: vec![OidcConfig::new(i.url.clone(), vec![AUD.into()])],
+        ..AuthnConfig::default()
+    });
+    let t = now();
+    let good = i.claims(AUD, "tenant-a", "viewer");
+    let with = |patch: Value| {
+        let mut c = good.clone();
+        for (k, v) in patch.as_object().expect("object") {
+            if v.is_null() {
+                c.as_object_mut().expect("object").remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let typed = |typ: Option<&str>, claims: &Value| {
+        let mut h = Header::new(i.rsa.alg);
+        h.kid = Some(i.rsa.kid.clone());
+        h.typ = typ.map(str::to_owned);
+        jsonwebtoken::encode(&h, claims, &i.rsa.key).expect("sign")
+    };
+    let at = |claims: &Value| typed(Some("at+jwt"), claims);
+    let header = format!(r#"{{"alg":"RS256","typ":"at+jwt","kid":"{}"}}"#, i.rsa.kid);
+    let body = good.to_string();
+    let inner = body.trim_start_matches('{').trim_end_matches('}');
+
+    for (name, jwt) in [
+        ("typ at+jwt", at(&good)),
+        (
+            "typ application/at+jwt",
+            typed(Some("application/at+jwt"), &good),
+        ),
+        ("iat within the leeway", at(&with(json!({"iat": t + 10})))),
+        (
+            "exactly the maximum lifetime",
+            at(&with(json!({"iat": t, "exp": t + 3600}))),
+        ),
+    ] {
+        let o = send(&app, &[&bearer(&jwt)], None).await;
+        assert_eq!(o.status, StatusCode::OK, "{name}: {o:?}");
+    }
+    let cases: Vec<(&str, &Router, String, FailureReason)> = vec![
+        (
+            "an ID token (typ JWT) where at+jwt is required",
+            &app,
+            typed(Some("JWT"), &good),
+            FailureReason::JwtWrongType,
+        ),
+        (
+            "no typ",
+            &app,
+            typed(None, &good),
+            FailureReason::JwtWrongType,
+        ),
+        (
+            "typ at+jwt with a suffix",
+            &app,
+            typed(Some("at+jwt2"), &good),
+            FailureReason::JwtWrongType,
+        ),
+        (
+            "a lifetime of two hours, one allowed",
+            &app,
+            at(&with(json!({"iat": t, "exp": t + 7200}))),
+            FailureReason::JwtLifetimeTooLong,
+        ),
+        (
+            "a year-long token that is not yet expired",
+            &app,
+            at(&with(json!({"iat": t - 60, "exp": t + 365 * 86_400}))),
+            FailureReason::JwtLifetimeTooLong,
+        ),
+        (
+            "no iat with a maximum lifetime",
+            &app,
+            at(&with(json!({"iat": null}))),
+            FailureReason::JwtMissingClaim,
+        ),
+        (
+            "iat an hour in the future",
+            &app,
+            at(&with(json!({"iat": t + 3600, "exp": t + 4000}))),
+            FailureReason::JwtIssuedInFuture,
+        ),
+        (
+            "iat an hour in the future, default issuer settings",
+            &lax,
+            i.rsa.sign(&with(json!({"iat": t + 3600, "exp": t + 4000}))),
+            FailureReason::JwtIssuedInFuture,
+        ),
+        (
+            "a string iat",
+            &lax,
+            i.rsa.sign(&with(json!({"iat": "yesterday"}))),
+            FailureReason::JwtMalformed,
+        ),
+        (
+            "sub twice",
+            &app,
+            sign_raw(
+                &i.rsa,
+                &header,
+                &format!(r#"{{{inner},"sub":"someone-else"}}"#),
+            ),
+            FailureReason::JwtDuplicateKey,
+        ),
+        (
+            "the tenant claim twice, the second another tenant's",
+            &lax,
+            sign_raw(
+                &i.rsa,
+                &header,
+                &format!(r#"{{{inner},"slurm_tenant":"tenant-b"}}"#),
+            ),
+            FailureReason::JwtDuplicateKey,
+        ),
+        (
+            "the role claim twice, spelled with an escape",
+            &lax,
+            sign_raw(
+                &i.rsa,
+                &header,
+                &format!(r#"{{{inner},"slurm_\u0072ole":"operator"}}"#),
+            ),
+            FailureReason::JwtDuplicateKey,
+        ),
+        (
+            "kid twice in the header",
+            &lax,
+            sign_raw(
+                &i.rsa,
+                &format!(r#"{{"alg":"RS256","kid":"{0}","kid":"{0}"}}"#, i.rsa.kid),
+                &body,
+            ),
+            FailureReason::JwtDuplicateKey,
+        ),
+    ];
+    for (name, app, jwt, want) in cases {
+        let o = send(app, &[&bearer(&jwt)], None).await;
+        assert_eq!(o.status, StatusCode::UNAUTHORIZED, "{name}: {o:?}");
+        assert_eq!(o.reason, Some(want), "{name}");
+        assert!(o.principal.is_none(), "{name}");
+        assert_eq!(o.body, "unauthorized\n", "{name}: no detail for the client");
+    }
+    // The same bytes without the duplicate are a valid token: the refusal is the duplicate.
+    let o = send(&lax, &[&bearer(&sign_raw(&i.rsa, &header, &body))], None).await;
+    assert_eq!(o.status, StatusCode::OK, "{o:?}");
+}
+
 #[tokio::test]
 async fn an_unknown_kid_flood_costs_the_issuer_at_most_one_fetch_per_interval() {
     let issuer = Issuer::start().await;

@@ -38,7 +38,7 @@ use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -233,16 +233,7 @@ pub fn too_many_requests(which: RateLimited, wait: Duration) -> Response<Body> {
     r
 }
 
-/// The per-IP key of a peer: IPv4 as is (IPv4-mapped IPv6 too), IPv6 by its /64.
-pub fn ip_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-    }
-}
+pub use crate::policy::client::ip_key;
 
 // ---------------------------------------------------------------------------------------
 // Per-IP layer

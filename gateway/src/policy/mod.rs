@@ -3,6 +3,7 @@
 //! key) and what refused an answer (outcomes). No async and no I/O beyond reading a key file:
 //! everything above builds on these.
 
+pub mod client;
 pub mod outcome;
 pub mod pii;
 pub mod query;

@@ -33,6 +33,14 @@ pub enum FailureReason {
     JwtWrongAudience,
     JwtWrongIssuer,
     JwtMissingClaim,
+    /// The header's `typ` is not the configured one (e.g. an ID token where `at+jwt` is due).
+    JwtWrongType,
+    /// `iat` later than now plus the leeway.
+    JwtIssuedInFuture,
+    /// `exp - iat` over `max_lifetime_seconds`.
+    JwtLifetimeTooLong,
+    /// A key twice in one JSON object of the header or the payload.
+    JwtDuplicateKey,
     /// Tenant or role claim missing, unmapped, ambiguous or not allowed for this issuer.
     ClaimsUnmapped,
     IntrospectionInactive,
@@ -67,6 +75,10 @@ impl FailureReason {
             JwtWrongAudience => "jwt_wrong_audience",
             JwtWrongIssuer => "jwt_wrong_issuer",
             JwtMissingClaim => "jwt_missing_claim",
+            JwtWrongType => "jwt_wrong_type",
+            JwtIssuedInFuture => "jwt_issued_in_future",
+            JwtLifetimeTooLong => "jwt_lifetime_too_long",
+            JwtDuplicateKey => "jwt_duplicate_key",
             ClaimsUnmapped => "claims_unmapped",
             IntrospectionInactive => "introspection_inactive",
             IntrospectionRejected => "introspection_rejected",

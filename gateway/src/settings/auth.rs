@@ -165,6 +165,15 @@ pub struct OidcConfig {
     /// Clock skew allowed on `exp` and `nbf`, at most 300.
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
+    /// When set, the header's `typ` must be this media type (compared without case and
+    /// without an `application/` prefix, RFC 7515 §4.1.9): `"at+jwt"` for RFC 9068 access
+    /// tokens, which keeps ID tokens and other JWTs of the same issuer out.
+    #[serde(default)]
+    pub typ: Option<String>,
+    /// When set, a token must carry `iat`, and `exp - iat` may not exceed this: a token
+    /// minted to live for months is refused even while it is unexpired.
+    #[serde(default)]
+    pub max_lifetime_seconds: Option<u64>,
     /// At most one JWKS fetch per this many seconds, whatever the traffic.
     #[serde(default = "default_min_refresh")]
     pub jwks_min_refresh_seconds: u64,
@@ -206,6 +215,8 @@ impl OidcConfig {
             allowed_tenants: None,
             allowed_roles: None,
             leeway_seconds: default_leeway(),
+            typ: None,
+            max_lifetime_seconds: None,
             jwks_min_refresh_seconds: default_min_refresh(),
             jwks_max_age_seconds: default_max_age(),
             http_timeout_seconds: default_http_timeout(),

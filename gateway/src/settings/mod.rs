@@ -134,6 +134,9 @@ pub struct ServerConfig {
     /// How changed files are noticed (SIGHUP always reloads); see `crate::reload`.
     #[serde(default)]
     pub reload: sections::ReloadConfig,
+    /// Connection caps and timeouts of the accept loop; see `crate::conn`.
+    #[serde(default)]
+    pub connections: crate::conn::ConnectionsConfig,
 }
 
 fn default_listen() -> String {
@@ -155,6 +158,7 @@ impl Default for ServerConfig {
             tls: None,
             admin: None,
             reload: Default::default(),
+            connections: Default::default(),
         }
     }
 }
@@ -622,6 +626,7 @@ impl Settings {
         if let Some(t) = &self.server.tls {
             t.validate().map_err(|e| format!("server.tls: {e}"))?;
         }
+        self.server.connections.validate()?;
         match (&self.source, self.clusters.is_empty()) {
             (Some(s), true) => s.validate("source")?,
             (None, false) => {

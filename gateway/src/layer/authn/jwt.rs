@@ -1,11 +1,17 @@
 //! OAuth2/OIDC access tokens as JWTs, checked against the issuer's published keys (JWKS).
 //!
-//! What is checked, in order: the header parses and its `alg` is on the allow-list (which can
-//! never hold `none` or an HMAC algorithm: a JWKS issuer signs asymmetrically, so there is no
-//! HS/RS confusion); a `kid` is present and names a JWKS key whose type, curve and `alg` fit
-//! the header's `alg`; the signature; `iss` (exactly the configured issuer), `aud` (one of the
-//! configured audiences), `exp` and `nbf` with a small leeway; `sub`; then tenant and role
-//! from the configured claims. Header-supplied keys (`jwk`, `jku`, `x5u`, `x5c`) are ignored.
+//! What is checked, in order: header and payload are JSON objects with no key twice, at any
+//! depth (parsers disagree on which copy wins, so a token with two `sub` or two tenant claims
+//! could mean one thing to its issuer's tools and another here); the header's `alg` is on the
+//! allow-list (which can never hold `none` or an HMAC algorithm: a JWKS issuer signs
+//! asymmetrically, so there is no HS/RS confusion); its `typ`, when `typ` is configured
+//! (RFC 9068 access tokens say `at+jwt`, so an ID token cannot pass for one); a `kid` is
+//! present and names a JWKS key whose type, curve and `alg` fit the header's `alg`; the
+//! signature; `iss` (exactly the configured issuer), `aud` (one of the configured audiences),
+//! `exp` and `nbf` with a small leeway; `iat` not in the future beyond the leeway, and, with
+//! `max_lifetime_seconds`, present and no more than that before `exp`; `sub`; then tenant and
+//! role from the configured claims. Header-supplied keys (`jwk`, `jku`, `x5u`, `x5c`) are
+//! ignored.
 //!
 //! Keys are fetched on first use (from `jwks_url`, or found through
 //! `<issuer>/.well-known/openid-configuration`), cached, and refreshed when a token names an
@@ -74,6 +80,9 @@ pub struct OidcVerifier {
     algorithms: Vec<Algorithm>,
     rules: ClaimRules,
     leeway: u64,
+    /// The required `typ`, normalized ([`media_type`]).
+    typ: Option<String>,
+    max_lifetime: Option<u64>,
     min_refresh: Duration,
     max_age: Duration,
     client: reqwest::Client,
@@ -125,6 +134,18 @@ impl OidcVerifier {
         if cfg.http_timeout_seconds == 0 {
             return Err(what("http_timeout_seconds: at least 1".into()));
         }
+        let typ = match cfg.typ.as_deref().map(media_type) {
+            Some(t) if t.is_empty() || t.contains(char::is_whitespace) => {
+                return Err(what(format!(
+                    "typ: {:?} is not a media type such as \"at+jwt\"",
+                    cfg.typ.as_deref().unwrap_or_default()
+                )))
+            }
+            t => t,
+        };
+        if cfg.max_lifetime_seconds == Some(0) {
+            return Err(what("max_lifetime_seconds: at least 1".into()));
+        }
         let rules = ClaimRules::new(
             &cfg.tenant_claim,
             &cfg.role_claim,
@@ -144,6 +165,8 @@ impl OidcVerifier {
             algorithms,
             rules,
             leeway: cfg.leeway_seconds,
+            typ,
+            max_lifetime: cfg.max_lifetime_seconds,
             min_refresh: Duration::from_secs(cfg.jwks_min_refresh_seconds),
             max_age: Duration::from_secs(cfg.jwks_max_age_seconds),
             client,
@@ -167,6 +190,9 @@ impl OidcVerifier {
 
     /// Checks `token` completely; see the module documentation.
     pub async fn verify(&self, token: &str) -> Result<Principal, FailureReason> {
+        no_duplicate_keys(token).inspect_err(|r| {
+            tracing::debug!(issuer = %self.issuer, reason = r.as_str(), "JWT JSON rejected");
+        })?;
         let header = jsonwebtoken::decode_header(token).map_err(|e| {
             tracing::debug!(issuer = %self.issuer, error = %e, "JWT header rejected");
             FailureReason::JwtMalformed
@@ -174,6 +200,12 @@ impl OidcVerifier {
         if !self.algorithms.contains(&header.alg) {
             tracing::debug!(issuer = %self.issuer, alg = ?header.alg, "JWT algorithm not allowed");
             return Err(FailureReason::JwtAlgorithmNotAllowed);
+        }
+        if let Some(want) = &self.typ {
+            if header.typ.as_deref().map(media_type).as_ref() != Some(want) {
+                tracing::debug!(issuer = %self.issuer, typ = ?header.typ, "JWT typ refused");
+                return Err(FailureReason::JwtWrongType);
+            }
         }
         let kid = header.kid.as_deref().ok_or(FailureReason::JwtMissingKid)?;
         let key = self.key_for(kid).await?;
@@ -195,6 +227,7 @@ impl OidcVerifier {
             tracing::debug!(issuer = %self.issuer, kid, reason = reason.as_str(), error = %e, "JWT rejected");
             reason
         })?;
+        self.check_iat(&data.claims)?;
         let sub = data
             .claims
             .get("sub")
@@ -210,6 +243,32 @@ impl OidcVerifier {
             role,
             method: AuthMethod::Jwt,
         })
+    }
+
+    /// `iat` not in the future beyond the leeway; with a maximum lifetime, `iat` present and
+    /// `exp - iat` within it (`exp` is required and checked by then).
+    fn check_iat(&self, claims: &Map<String, Value>) -> Result<(), FailureReason> {
+        let iat = match claims.get("iat") {
+            None => None,
+            Some(v) => Some(v.as_f64().ok_or(FailureReason::JwtMalformed)?),
+        };
+        let now = jsonwebtoken::get_current_timestamp() as f64;
+        if iat.is_some_and(|t| t > now + self.leeway as f64) {
+            tracing::debug!(issuer = %self.issuer, ?iat, "JWT issued in the future");
+            return Err(FailureReason::JwtIssuedInFuture);
+        }
+        if let Some(max) = self.max_lifetime {
+            let iat = iat.ok_or(FailureReason::JwtMissingClaim)?;
+            let exp = claims
+                .get("exp")
+                .and_then(Value::as_f64)
+                .ok_or(FailureReason::JwtMissingClaim)?;
+            if exp - iat > max as f64 {
+                tracing::debug!(issuer = %self.issuer, lifetime = exp - iat, max, "JWT lives too long");
+                return Err(FailureReason::JwtLifetimeTooLong);
+            }
+        }
+        Ok(())
     }
 
     async fn key_for(&self, kid: &str) -> Result<Arc<StoredKey>, FailureReason> {
@@ -356,6 +415,99 @@ fn classify(e: &jsonwebtoken::errors::Error) -> FailureReason {
     }
 }
 
+/// A media type as RFC 7515 §4.1.9 compares `typ`: without case, `application/` implied.
+fn media_type(t: &str) -> String {
+    let t = t.to_ascii_lowercase();
+    match t.strip_prefix("application/") {
+        Some(rest) => rest.to_owned(),
+        None => t,
+    }
+}
+
+/// The header and the payload are JSON objects in which no object, at any depth, names a key
+/// twice. Checked on the raw bytes: every JSON parser we hand them to would silently keep
+/// one copy.
+fn no_duplicate_keys(token: &str) -> Result<(), FailureReason> {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    for part in [parts.next(), parts.next()] {
+        let json = part
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .ok_or(FailureReason::JwtMalformed)?;
+        match serde_json::from_slice::<UniqueKeys>(&json) {
+            Ok(UniqueKeys::Object) => {}
+            Ok(UniqueKeys::Other) => return Err(FailureReason::JwtMalformed),
+            Err(e) if e.to_string().starts_with(DUPLICATE) => {
+                return Err(FailureReason::JwtDuplicateKey)
+            }
+            Err(_) => return Err(FailureReason::JwtMalformed),
+        }
+    }
+    Ok(())
+}
+
+const DUPLICATE: &str = "duplicate key";
+
+/// Any JSON value, refused when an object in it names a key twice.
+enum UniqueKeys {
+    Object,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys::Other)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys::Other)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys::Other)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys::Other)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys::Other)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys::Other)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<UniqueKeys, A::Error> {
+        while a.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys::Other)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = a.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !seen.insert(key.clone().into_owned()) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "{DUPLICATE} {key:?}"
+                )));
+            }
+            a.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys::Object)
+    }
+}
+
 /// Three dot-separated parts of base64url characters (the last may be empty, as in
 /// `alg: none` tokens, which are then refused by the verifier, not misrouted).
 pub(crate) fn looks_like_jwt(token: &str) -> bool {
@@ -424,6 +576,60 @@ mod tests {
         assert!(k.fits(Algorithm::EdDSA));
         assert!(!k.fits(Algorithm::RS256));
         assert!(!k.fits(Algorithm::HS256));
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_at_any_depth_escaped_or_not() {
+        use base64::Engine;
+        let b = |j: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(j);
+        let tok = |h: &str, p: &str| format!("{}.{}.c2ln", b(h), b(p));
+        let h = r#"{"alg":"RS256","kid":"k"}"#;
+        assert_eq!(
+            no_duplicate_keys(&tok(h, r#"{"sub":"a","x":[{"a":1,"b":{"c":2}}]}"#)),
+            Ok(())
+        );
+        for (header, payload) in [
+            (h, r#"{"sub":"a","sub":"b"}"#),
+            (h, r#"{"sub":"a","\u0073ub":"b"}"#),
+            (h, r#"{"realm":{"roles":["viewer"],"roles":["operator"]}}"#),
+            (h, r#"{"a":[{"t":1,"t":2}]}"#),
+            (
+                r#"{"alg":"RS256","kid":"k","kid":"other"}"#,
+                r#"{"sub":"a"}"#,
+            ),
+        ] {
+            assert_eq!(
+                no_duplicate_keys(&tok(header, payload)),
+                Err(FailureReason::JwtDuplicateKey),
+                "{header} {payload}"
+            );
+        }
+        for (header, payload) in [(h, "[1]"), (h, "\"s\""), (h, "{"), ("null", "{}")] {
+            assert_eq!(
+                no_duplicate_keys(&tok(header, payload)),
+                Err(FailureReason::JwtMalformed),
+                "{header} {payload}"
+            );
+        }
+        assert_eq!(
+            no_duplicate_keys("!!.??.x"),
+            Err(FailureReason::JwtMalformed)
+        );
+    }
+
+    #[test]
+    fn typ_compares_as_a_media_type() {
+        assert_eq!(media_type("at+jwt"), "at+jwt");
+        assert_eq!(media_type("application/AT+JWT"), "at+jwt");
+        assert_ne!(media_type("JWT"), "at+jwt");
+        let mut c = OidcConfig::new("https://idp.example", vec!["slurm".into()]);
+        c.typ = Some(" ".into());
+        assert!(OidcVerifier::new(&c).is_err());
+        c.typ = Some("at+jwt".into());
+        c.max_lifetime_seconds = Some(0);
+        assert!(OidcVerifier::new(&c).is_err());
+        c.max_lifetime_seconds = Some(3600);
+        assert!(OidcVerifier::new(&c).is_ok());
     }
 
     #[test]
