@@ -42,7 +42,6 @@ const UP_WITHIN: Duration = Duration::from_secs(45);
 
 /// Panels that are empty in the lab for a reason that is not a dashboard mistake:
 /// (dashboard file, panel title, reason).
-/// The fairshare panels are empty for one reason; see [`FAIRSHARE`].
 const LAB_EMPTY: &[(&str, &str, &str)] = &[
     (
         "slurm-quotas.json",
