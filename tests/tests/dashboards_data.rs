@@ -351,12 +351,17 @@ fn every_dashboard_panel_returns_data_from_the_lab() {
             };
             values.insert(name.clone(), value);
         }
-        // Panel title -> (queries, series returned).
+        // Panel title -> (queries, series returned), and its finite values.
         let mut panels: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        let mut finite: BTreeMap<String, usize> = BTreeMap::new();
         for q in &queries {
             let expr = expand(&q.expr, &values);
             let n = match prom.query(&expr) {
-                Ok(r) => r.len(),
+                Ok(r) => {
+                    *finite.entry(q.panel.clone()).or_default() +=
+                        r.iter().filter(|(_, v)| v.is_finite()).count();
+                    r.len()
+                }
                 Err(e) => {
                     failures.push(format!("{}: {:?} {}: {e}", q.file, q.panel, q.ref_id));
                     0
@@ -369,6 +374,11 @@ fn every_dashboard_panel_returns_data_from_the_lab() {
             total_series += n;
         }
         let with_data = panels.values().filter(|(_, n)| *n > 0).count();
+        let nan_only: Vec<&String> = panels
+            .iter()
+            .filter(|(t, (_, n))| *n > 0 && finite.get(*t) == Some(&0))
+            .map(|(t, _)| t)
+            .collect();
         for (title, (_, n)) in &panels {
             let listed = LAB_EMPTY.iter().find(|(f, p, _)| f == file && p == title);
             match (n, listed) {
@@ -385,7 +395,8 @@ fn every_dashboard_panel_returns_data_from_the_lab() {
         total_panels += panels.len();
         total_with_data += with_data;
         summary.push(format!(
-            "{file}: {with_data}/{} panels with data, {} queries, {} series; variables {}",
+            "{file}: {with_data}/{} panels with data, {} queries, {} series; variables {}; \
+             no finite value (nothing finished in range, or a flat trend): {nan_only:?}",
             panels.len(),
             panels.values().map(|(q, _)| q).sum::<usize>(),
             panels.values().map(|(_, n)| n).sum::<usize>(),
