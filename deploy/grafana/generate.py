@@ -32,6 +32,9 @@ P = 'partition=~"$partition"'
 A = 'account=~"$account"'
 Q = 'qos=~"$qos"'
 FAILED = 'state=~"failed|timeout|out_of_memory|node_fail|boot_fail|deadline"'
+# Per-job start times of running jobs only: a pending job's start time is Slurm's estimate.
+STARTED = (f'(slurm_job_start_time_seconds{{{C}, {P}, {A}}} and ignoring (state, qos) '
+           f'slurm_job_state_info{{{C}, {P}, {A}, state="running"}})')
 
 
 # ------------------------------------------------------------------ building blocks
@@ -287,14 +290,12 @@ JOBS = {
         row("Runtimes"),
         ts("Elapsed time of running jobs", "p50 and max of how long the running jobs have run, "
            "per partition. Needs the per-job series (collectors.per_job = true).",
-           [q(f"quantile by (partition) (0.5, time() - slurm_job_start_time_seconds{{{C}, {P}, {A}}})",
-              "{{partition}} p50"),
-            q(f"max by (partition) (time() - slurm_job_start_time_seconds{{{C}, {P}, {A}}})",
-              "{{partition}} max")], unit="s"),
+           [q(f"quantile by (partition) (0.5, time() - {STARTED})", "{{partition}} p50"),
+            q(f"max by (partition) (time() - {STARTED})", "{{partition}} max")], unit="s"),
         ts("Share of the time limit used by running jobs", "Median elapsed time over time limit "
            "of running jobs per partition: low values mean users ask for far more time than "
            "they use, which hurts backfill. Needs collectors.per_job = true.",
-           [q(f"quantile by (partition) (0.5, (time() - slurm_job_start_time_seconds{{{C}, {P}, {A}}}) "
+           [q(f"quantile by (partition) (0.5, (time() - {STARTED}) "
               f"/ slurm_job_time_limit_seconds{{{C}, {P}, {A}}})", "{{partition}}")],
            unit="percentunit", minv=0),
         row("Failures"),
