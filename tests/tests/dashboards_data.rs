@@ -25,13 +25,15 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-/// The dashboards for the operator view, in `deploy/grafana/`.
+/// The dashboards for the operator view, in `deploy/grafana/`: the five generated ones and
+/// the admins' `slurm-cluster.json`.
 const DASHBOARDS: &[&str] = &[
     "slurm-overview.json",
     "slurm-jobs.json",
     "slurm-quotas.json",
     "slurm-capacity.json",
     "slurm-cost.json",
+    "slurm-cluster.json",
 ];
 const SCRAPE_INTERVAL_SECONDS: u64 = 2;
 /// How long Prometheus scrapes before the queries run: enough samples for every rate.
@@ -59,6 +61,27 @@ const LAB_EMPTY: &[(&str, &str, &str)] = &[
         FAIRSHARE,
     ),
     ("slurm-quotas.json", "Usage against shares", FAIRSHARE),
+    ("slurm-cluster.json", "Lowest level fairshare (most over-served accounts)", FAIRSHARE),
+    (
+        "slurm-cluster.json",
+        "Fairshare: normalized usage and shares of the 10 heaviest accounts",
+        FAIRSHARE,
+    ),
+    (
+        "slurm-cluster.json",
+        "Accounts over 90% of a GrpTRES limit",
+        "a threshold panel: the lab's only GrpTRES limit (biology, cpu=64) is used below 90%",
+    ),
+    (
+        "slurm-cluster.json",
+        "Remote license deficit",
+        "the lab's licenses (matlab, ansys) are local, from slurm.conf; only remote ones have a deficit",
+    ),
+    (
+        "slurm-cluster.json",
+        "Series folded into __overflow__",
+        "a threshold panel (> 0): no family of the lab goes over its label budget",
+    ),
     (
         "slurm-quotas.json",
         "QOS: usage over limits",
