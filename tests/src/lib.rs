@@ -12,6 +12,7 @@
 #![allow(clippy::disallowed_methods)] // this crate spawns the exporter, promtool, kill and the Slurm clients
 
 pub mod catalog;
+pub mod prometheus;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
