@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod assets;
 pub mod audit_cli;
 pub mod config;
 pub mod devcerts;
