@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# Builds the release binary, its man page and completions, then the .deb (cargo-deb) and the
-# .rpm (cargo-generate-rpm): target/debian/*.deb, target/generate-rpm/*.rpm.
-# Installs cargo-deb and cargo-generate-rpm from crates.io when missing.
+# Builds the release binary, its man page and completions, then the .deb (cargo-deb, from
+# gateway/Cargo.toml's [package.metadata.deb]) and the .rpm (rpmbuild, from
+# packaging/rpm/slurm-exporter.spec): target/debian/*.deb, target/rpm/*.rpm.
+# Installs cargo-deb from crates.io when missing; rpmbuild comes with Debian's `rpm` package.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
 log() { printf '[packaging %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-for tool in cargo-deb cargo-generate-rpm; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    log "installing $tool"
-    cargo install --locked --quiet "$tool"
-  fi
-done
-target=${CARGO_TARGET_DIR:-target}
-log "release build"
+if ! command -v cargo-deb >/dev/null 2>&1; then
+  log "installing cargo-deb"
+  cargo install --locked --quiet cargo-deb
+fi
+command -v rpmbuild >/dev/null 2>&1 || { log "rpmbuild missing (apt-get install rpm)"; exit 1; }
+target=${CARGO_TARGET_DIR:-$root/target}
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+log "release build of slurm-exporter $version"
 cargo build --release --locked -p slurm-exporter
 log "man page and completions"
+rm -rf "$target/assets"
 "$target/release/slurm-exporter" generate-assets --out "$target/assets"
 log ".deb"
+rm -rf "$target/debian"
 cargo deb --no-build --locked -p slurm-exporter
 log ".rpm"
-cargo generate-rpm -p gateway
-ls -l "$target"/debian/*.deb "$target"/generate-rpm/*.rpm
+rm -rf "$target/rpm" "$target/rpmbuild"
+cp "$target/release/slurm-exporter" "$target/assets/"
+rpmbuild --quiet -bb packaging/rpm/slurm-exporter.spec \
+  --define "_topdir $target/rpmbuild" --define "_version $version" \
+  --define "_assets $target/assets" --define "_srcroot $root" \
+  --define "_build_id_links none" --nodeps
+mkdir -p "$target/rpm"
+cp "$target/rpmbuild"/RPMS/*/*.rpm "$target/rpm/"
+ls -l "$target"/debian/*.deb "$target"/rpm/*.rpm

@@ -71,7 +71,7 @@ fn succeeds(program: &str, args: &[&str]) -> bool {
 #[test]
 #[ignore = "needs root, the Slurm lab and packaging/build.sh"]
 fn the_rpm_lists_the_binary_config_unit_man_page_and_completions() {
-    let rpm = package("generate-rpm", "rpm");
+    let rpm = package("rpm", "rpm");
     let listed = sh("rpm", &["-qlp", &rpm.to_string_lossy()]);
     for f in FILES
         .iter()
@@ -89,6 +89,17 @@ fn the_rpm_lists_the_binary_config_unit_man_page_and_completions() {
     );
     let scripts = sh("rpm", &["-qp", "--scripts", &rpm.to_string_lossy()]);
     assert!(scripts.contains("useradd --system"), "{scripts}");
+    assert!(
+        !scripts.contains("%systemd"),
+        "an unexpanded macro in a scriptlet: {scripts}"
+    );
+    let state = sh("rpm", &["-qlvp", &rpm.to_string_lossy()]);
+    assert!(
+        state.lines().any(|l| l.starts_with("drwx------")
+            && l.contains("slurm-exporter slurm-exporter")
+            && l.ends_with("/var/lib/slurm-exporter")),
+        "the state directory must be 0700 and the service user's:\n{state}"
+    );
 }
 
 #[test]
