@@ -6,14 +6,15 @@
 #   takes well under a second and touches nothing.
 #
 #   prometheus (prometheus + promtool), prometheus-node-exporter,
-#   prometheus-alertmanager, jq, curl, wrk, nginx-light; checks cargo-nextest.
+#   prometheus-alertmanager, jq, curl, wrk, nginx-light, rpm (to inspect the .rpm);
+#   kubernetes-validate (PyPI: the Kubernetes schemas, offline); checks cargo-nextest.
 #
 # No daemon is started: a temporary /usr/sbin/policy-rc.d (exit 101) stops the
 # package scripts from starting services (there is no systemd on these machines).
 # apt output goes to $TEST_DEPS_LOG (default /tmp/test-deps-apt.log).
 set -euo pipefail
 
-PKGS=(prometheus prometheus-node-exporter prometheus-alertmanager jq curl wrk nginx-light)
+PKGS=(prometheus prometheus-node-exporter prometheus-alertmanager jq curl wrk nginx-light rpm)
 APT_LOG="${TEST_DEPS_LOG:-/tmp/test-deps-apt.log}"
 
 log() { printf '[test-deps %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -82,5 +83,13 @@ else
   log "cargo-nextest missing: cargo install cargo-nextest --locked"
   cargo install cargo-nextest --locked >>"$APT_LOG" 2>&1 || die "cargo install cargo-nextest failed (see $APT_LOG)"
 fi
+
+# The Kubernetes manifests' validator bundles the schemas, so it validates offline.
+if ! python3 -m kubernetes_validate --version >/dev/null 2>&1; then
+  log "pip install kubernetes-validate"
+  python3 -m pip install --quiet --disable-pip-version-check 'kubernetes-validate==1.37.0' >>"$APT_LOG" 2>&1 \
+    || die "pip install kubernetes-validate failed (see $APT_LOG)"
+fi
+python3 -m kubernetes_validate --version >/dev/null 2>&1 || die "kubernetes-validate missing after pip install"
 
 log "ok in $((SECONDS - t0))s: $(promtool --version 2>&1 | head -1); $(cargo nextest --version 2>/dev/null | head -1 || cargo-nextest --version | head -1)"

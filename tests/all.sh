@@ -25,6 +25,9 @@ trap 'kill "$mix_pid" 2>/dev/null || true' EXIT
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 
+step "packages: .deb and .rpm (release build; tests/tests/install.rs installs them)"
+bash packaging/build.sh
+
 if ! wait "$mix_pid"; then
   cat /tmp/slurm-exporter-mix.log
   echo "the lab's job mix failed" >&2

@@ -37,6 +37,7 @@ pub mod reload;
 
 // Wiring and the command-line tools.
 pub mod app;
+pub mod assets;
 pub mod audit_cli;
 pub mod devcerts;
 pub mod pii_cli;

@@ -1,7 +1,7 @@
 //! `slurm-exporter`: parse the command line, load the config, run, exit with one clear line
 //! on failure.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use collector::store::Format;
 use gateway::settings::{ReplaySection, Settings, SimSection, SourceConfig, SourceKind};
 use std::io::Write;
@@ -95,6 +95,12 @@ enum Command {
     CheckConfig {
         #[arg(long)]
         config: PathBuf,
+    },
+    /// Write the man page and shell completions (for packagers).
+    #[command(hide = true)]
+    GenerateAssets {
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -444,6 +450,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{}: ok", config.display());
             Ok(())
         }
+        Command::GenerateAssets { out } => gateway::assets::write(Cli::command(), &out)
+            .map_err(|e| format!("{}: {e}", out.display())),
     }
 }
 
