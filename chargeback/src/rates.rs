@@ -112,7 +112,7 @@ fn line_of(text: &str, pos: usize) -> usize {
 
 fn money(v: &Spanned<f64>, what: &str, at: &dyn Fn(usize) -> String) -> Result<u128, String> {
     let x = *v.get_ref();
-    if !x.is_finite() || x < 0.0 || x > 1e12 {
+    if !(0.0..=1e12).contains(&x) {
         return Err(format!(
             "{}: {what} = {x} must be a number from 0 to 1e12",
             at(v.span().start)
@@ -123,7 +123,7 @@ fn money(v: &Spanned<f64>, what: &str, at: &dyn Fn(usize) -> String) -> Result<u
 
 fn factor(v: &Spanned<f64>, what: &str, at: &dyn Fn(usize) -> String) -> Result<u128, String> {
     let x = *v.get_ref();
-    if !x.is_finite() || x < 0.0 || x > 1e6 {
+    if !(0.0..=1e6).contains(&x) {
         return Err(format!(
             "{}: {what} = {x} must be a number from 0 to 1e6",
             at(v.span().start)

@@ -125,7 +125,10 @@ fn reports_group_by_what_is_asked_and_filter_by_tenant() {
     // Without a billing TRES in the record or weights for the partition, Slurm bills CPUs.
     let billing: Vec<_> = all.iter().filter(|r| r.tres == "billing").collect();
     assert_eq!(billing.len(), 3);
-    assert!(billing.iter().all(|r| r.billed_nano == 0), "no billing price in this card");
+    assert!(
+        billing.iter().all(|r| r.billed_nano == 0),
+        "no billing price in this card"
+    );
     let rs: Vec<_> = all.into_iter().filter(|r| r.tres == "cpu").collect();
     assert_eq!(rs.len(), 3);
     assert!(rs.iter().all(|r| r.quantity == 7200 || r.quantity == 3600));

@@ -12,7 +12,7 @@ fn setup() -> (Calendar, RateCard) {
 
 fn run(job: u64, start: u64, until: u64, end: Option<u64>, cpus: u64) -> Allocation {
     Allocation {
-        cluster: if job % 2 == 0 { "a" } else { "b" }.into(),
+        cluster: if job.is_multiple_of(2) { "a" } else { "b" }.into(),
         job_id: job,
         array_job_id: 0,
         array_task_id: None,
@@ -21,7 +21,12 @@ fn run(job: u64, start: u64, until: u64, end: Option<u64>, cpus: u64) -> Allocat
         account: format!("acct{}", job % 3),
         user: "u".into(),
         partition: "p".into(),
-        qos: if job % 4 == 0 { "high" } else { "normal" }.into(),
+        qos: if job.is_multiple_of(4) {
+            "high"
+        } else {
+            "normal"
+        }
+        .into(),
         start,
         end,
         until,
@@ -75,7 +80,9 @@ fn a_record_arriving_years_late_is_counted_once() {
     .expect("apply");
     let late = run(6, 1_500_000_000, 1_500_000_010, Some(1_500_000_010), 1);
     assert_eq!(
-        s.apply(&[late.clone()], &cal, &card).expect("apply").added,
+        s.apply(std::slice::from_ref(&late), &cal, &card)
+            .expect("apply")
+            .added,
         1
     );
     assert_eq!(s.apply(&[late], &cal, &card).expect("apply").kept, 1);
