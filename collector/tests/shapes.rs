@@ -16,12 +16,13 @@
 
 use collector::families::{collect_all, Options};
 use collector::ledger::Ledger;
-use collector::model::{JobState, Node, Snapshot};
+use collector::model::{JobState, Node};
 use collector::parse::jobs::parse_jobs;
 use collector::parse::nodes::{fill_alloc_from_jobs, parse_nodes};
 use collector::parse::sacct::parse_sacct_json;
 use collector::parse::ParseError;
 use collector::poller::snapshot_from;
+use collector::snapshot::Snapshot;
 use collector::source::Parts;
 use collector::store::{encode, Format, Owner};
 use serde_json::{json, Value};

@@ -20,8 +20,8 @@ pub mod usage;
 pub use accounting::{AccountingTotals, FinishedJob};
 pub use accounts::{Association, Qos};
 pub use cluster::{
-    GpuTypeCount, Job, JobState, Node, NodeBaseState, NodeFlags, Partition, SlurmMeta, SourceStatus,
-    Split,
+    GpuTypeCount, Job, JobState, Node, NodeBaseState, NodeFlags, Partition, SlurmMeta,
+    SourceStatus, Split,
 };
 pub use name::{Interner, Name};
 pub use resources::{License, Reservation};
