@@ -92,9 +92,25 @@ pub struct Counters {
     pub cost_nano: BTreeMap<CounterKey, u128>,
 }
 
+enum Db {
+    Write(Database),
+    /// Opened by `usage report`: no writes, and no write lock.
+    Read(redb::ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        match self {
+            Db::Write(d) => d.begin_read(),
+            Db::Read(d) => d.begin_read(),
+        }
+        .map_err(db_err)
+    }
+}
+
 /// The persisted usage store.
 pub struct Store {
-    db: Database,
+    db: Db,
     path: String,
 }
 
@@ -180,6 +196,28 @@ impl Store {
         Store::init(db, shown)
     }
 
+    /// Opens an existing store for reading only (reports).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let shown = path.as_ref().display().to_string();
+        let db = redb::ReadOnlyDatabase::open(path.as_ref()).map_err(|e| StoreError::Open {
+            path: shown.clone(),
+            msg: e.to_string(),
+        })?;
+        let s = Store {
+            db: Db::Read(db),
+            path: shown.clone(),
+        };
+        let tx = s.db.begin_read()?;
+        let meta = tx.open_table(META).map_err(db_err)?;
+        match meta.get("schema").map_err(db_err)?.map(|v| v.value()) {
+            Some(v) if v > SCHEMA => Err(StoreError::Schema {
+                path: shown,
+                found: v,
+            }),
+            _ => Ok(s),
+        }
+    }
+
     /// A store in memory (tests).
     pub fn in_memory() -> Result<Store, StoreError> {
         let db = Database::builder()
@@ -209,7 +247,10 @@ impl Store {
             }
         }
         tx.commit().map_err(db_err)?;
-        Ok(Store { db, path })
+        Ok(Store {
+            db: Db::Write(db),
+            path,
+        })
     }
 
     pub fn path(&self) -> &str {
@@ -225,7 +266,13 @@ impl Store {
     ) -> Result<Applied, StoreError> {
         let mut done = Applied::default();
         let (mut tres, mut cost) = (Deltas::default(), Deltas::default());
-        let tx = self.db.begin_write().map_err(db_err)?;
+        let Db::Write(db) = &self.db else {
+            return Err(StoreError::Db(format!(
+                "{} is open for reading only",
+                self.path
+            )));
+        };
+        let tx = db.begin_write().map_err(db_err)?;
         {
             let mut allocs = tx.open_table(ALLOCS).map_err(db_err)?;
             for a in batch {
@@ -282,7 +329,7 @@ impl Store {
         &self,
         t: TableDefinition<K4, u128>,
     ) -> Result<BTreeMap<CounterKey, u128>, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
+        let tx = self.db.begin_read()?;
         let table = tx.open_table(t).map_err(db_err)?;
         let mut out = BTreeMap::new();
         for row in table.iter().map_err(db_err)? {
@@ -314,7 +361,7 @@ impl Store {
 
     /// Every kept record whose charged interval meets `[from, to)`.
     pub fn allocations(&self, from: u64, to: u64) -> Result<Vec<Allocation>, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
+        let tx = self.db.begin_read()?;
         let table = tx.open_table(ALLOCS).map_err(db_err)?;
         let mut out = Vec::new();
         for row in table.iter().map_err(db_err)? {
@@ -330,7 +377,7 @@ impl Store {
 
     /// The record kept for a run.
     pub fn get(&self, key: &Key) -> Result<Option<Allocation>, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
+        let tx = self.db.begin_read()?;
         let table = tx.open_table(ALLOCS).map_err(db_err)?;
         match table.get((key.0.as_str(), key.1, key.2)).map_err(db_err)? {
             Some(v) => serde_json::from_slice::<Kept>(v.value())

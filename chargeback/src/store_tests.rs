@@ -118,6 +118,15 @@ fn totals_survive_reopening_and_replay_changes_nothing() {
         s.apply(&batch, &cal, &card).expect("apply");
         (s.totals().expect("t"), s.counters().expect("c"))
     };
+    {
+        let ro = Store::open_read_only(&path).expect("read only");
+        assert_eq!(ro.totals().expect("t"), before.0);
+        let mut ro = ro;
+        assert!(
+            ro.apply(&batch, &cal, &card).is_err(),
+            "a read-only store refuses writes"
+        );
+    }
     let mut s = Store::open(&path).expect("reopen");
     assert_eq!(
         (s.totals().expect("t"), s.counters().expect("c")),

@@ -10,6 +10,7 @@
 use crate::model::{FinishedJob, Job, JobState};
 use chargeback::record::normalize_gpus;
 use chargeback::{Allocation, Calendar, Counters, RateCard, Store, Tres};
+use std::sync::{Arc, Mutex};
 
 const MIB: u64 = 1 << 20;
 
@@ -101,9 +102,10 @@ pub fn running_allocation(j: &Job, cluster: &str, now: u64) -> Option<Allocation
     )
 }
 
-/// The store with its calendar and rate card.
+/// The store (shared by every cluster's runner: one file, one writer) with its calendar
+/// and rate card.
 pub struct Chargeback {
-    store: Store,
+    store: Arc<Mutex<Store>>,
     calendar: Calendar,
     card: RateCard,
     cluster: Option<String>,
@@ -118,7 +120,7 @@ impl std::fmt::Debug for Chargeback {
 }
 
 impl Chargeback {
-    pub fn new(store: Store, calendar: Calendar, card: RateCard) -> Chargeback {
+    pub fn new(store: Arc<Mutex<Store>>, calendar: Calendar, card: RateCard) -> Chargeback {
         Chargeback {
             store,
             calendar,
@@ -129,7 +131,7 @@ impl Chargeback {
 
     /// The counters as stored (after a failed batch: those before it).
     pub fn counters(&self) -> Option<Counters> {
-        self.store.counters().ok()
+        self.store.lock().ok()?.counters().ok()
     }
 
     /// Adds a poll's finished runs and running jobs in one transaction and returns the
@@ -156,11 +158,14 @@ impl Chargeback {
         if let Some(c) = &self.cluster {
             batch.extend(running.iter().filter_map(|j| running_allocation(j, c, now)));
         }
-        let done = self
+        let mut store = self
             .store
+            .lock()
+            .map_err(|_| "usage store: a writer panicked".to_owned())?;
+        let done = store
             .apply(&batch, &self.calendar, &self.card)
             .map_err(|e| e.to_string())?;
-        let counters = self.store.counters().map_err(|e| e.to_string())?;
+        let counters = store.counters().map_err(|e| e.to_string())?;
         Ok((done, counters))
     }
 }
@@ -225,7 +230,11 @@ mod tests {
         let cal = Calendar::new(Period::Month, "UTC").expect("zone");
         let card = RateCard::parse("currency = \"EUR\"\n[[prices]]\ngpu = 3.6\n", "t", &cal)
             .expect("card");
-        let mut c = Chargeback::new(Store::in_memory().expect("store"), cal, card);
+        let mut c = Chargeback::new(
+            Arc::new(Mutex::new(Store::in_memory().expect("store"))),
+            cal,
+            card,
+        );
         let t0 = 1_780_000_000;
         // Before any finished record names the cluster, running jobs wait.
         let (d, _) = c.feed(&[], &[running(7, t0)], None, t0 + 60).expect("feed");

@@ -25,7 +25,7 @@ fn chargeback_store() -> collector::charge::Chargeback {
         chargeback::RateCard::parse("currency = \"EUR\"\n[[prices]]\ncpu = 0.05\n", "t", &cal)
             .expect("card");
     let store = chargeback::Store::in_memory().expect("store");
-    collector::charge::Chargeback::new(store, cal, card)
+    collector::charge::Chargeback::new(std::sync::Arc::new(std::sync::Mutex::new(store)), cal, card)
 }
 
 fn rows() -> BTreeMap<String, Row> {

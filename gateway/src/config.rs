@@ -29,6 +29,8 @@ pub struct Config {
     pub collectors: CollectorsConfig,
     /// Where chargeback counters persist; without it they restart with the process.
     pub accounting: Option<AccountingConfig>,
+    /// Priced usage by billing period (`usage report`, `slurm_chargeback_*`).
+    pub chargeback: Option<chargeback::Settings>,
     /// Who may scrape. Without it the server answers anyone, so it refuses any address but
     /// loopback unless mutual TLS is on.
     pub auth: Option<crate::layer::authn::AuthnConfig>,
@@ -428,6 +430,9 @@ impl Config {
         };
         if let Some(a) = &mut self.accounting {
             fix(&mut a.ledger_dir);
+        }
+        if let Some(c) = &mut self.chargeback {
+            c.resolve_paths(base);
         }
         if let Some(t) = &mut self.server.tls {
             t.resolve_paths(base);

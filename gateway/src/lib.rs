@@ -17,3 +17,4 @@ pub mod selector;
 pub mod stack;
 pub mod tenancy;
 pub mod tls;
+pub mod usage_cli;
