@@ -391,6 +391,14 @@ usage_factor = 2.0
     }
 
     #[test]
+    fn the_example_card_is_valid() {
+        let text = include_str!("../../config/rates/example.toml");
+        let c = RateCard::parse(text, "example.toml", &cal()).expect("example card");
+        assert_eq!(c.prices.len(), 2);
+        assert_eq!(c.qos_factor.get("scavenger"), Some(&(PPM / 4)));
+    }
+
+    #[test]
     fn every_bad_card_is_one_error_with_its_line() {
         for (text, line, word) in [
             ("currency = \"EUR\"\nprices = []\nbogus = 1\n", 3, "bogus"),

@@ -161,6 +161,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_has_a_valid_chargeback_section() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/chargeback.toml");
+        let cfg = Config::load(&p).expect("example loads");
+        let (cal, card) = settings(&cfg)
+            .expect("section")
+            .load()
+            .expect("card and zone");
+        assert_eq!((cal.period, card.currency.as_str()), (Period::Month, "EUR"));
+    }
+
+    #[test]
     fn a_report_reads_the_configured_store_for_a_tenant() {
         let dir = tempfile::tempdir().expect("dir");
         std::fs::write(
