@@ -189,20 +189,28 @@ impl Store {
     /// Opens (or creates) the store file.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let shown = path.as_ref().display().to_string();
-        let db = Database::create(path.as_ref()).map_err(|e| StoreError::Open {
-            path: shown.clone(),
-            msg: e.to_string(),
-        })?;
+        // One writer (the exporter) and any number of read-only readers (`usage report`) at
+        // once, each reader seeing the last commit.
+        let db = Database::builder()
+            .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+            .create(path.as_ref())
+            .map_err(|e| StoreError::Open {
+                path: shown.clone(),
+                msg: e.to_string(),
+            })?;
         Store::init(db, shown)
     }
 
     /// Opens an existing store for reading only (reports).
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let shown = path.as_ref().display().to_string();
-        let db = redb::ReadOnlyDatabase::open(path.as_ref()).map_err(|e| StoreError::Open {
-            path: shown.clone(),
-            msg: e.to_string(),
-        })?;
+        let db = Database::builder()
+            .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+            .open_read_only(path.as_ref())
+            .map_err(|e| StoreError::Open {
+                path: shown.clone(),
+                msg: e.to_string(),
+            })?;
         let s = Store {
             db: Db::Read(db),
             path: shown.clone(),

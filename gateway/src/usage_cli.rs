@@ -47,11 +47,10 @@ pub fn run(cmd: UsageCommand) -> Result<(), String> {
             format,
         } => {
             let cfg = Config::load(&config).map_err(|e| e.to_string())?;
-            print!(
-                "{}",
-                report(&cfg, &from, &to, tenant.as_deref(), &by, &format)?
-            );
-            Ok(())
+            let text = report(&cfg, &from, &to, tenant.as_deref(), &by, &format)?;
+            // A closed pipe (`| head`) is an error line, not a panic.
+            std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())
+                .map_err(|e| format!("writing to stdout: {e}"))
         }
     }
 }
