@@ -9,7 +9,7 @@
 
 use crate::model::{FinishedJob, Job, JobState};
 use chargeback::record::normalize_gpus;
-use chargeback::{Allocation, Calendar, Counters, RateCard, Store, Tres};
+use chargeback::{Allocation, Calendar, Counters, RateCard, Settings, Store, Tres};
 use std::sync::{Arc, Mutex};
 
 const MIB: u64 = 1 << 20;
@@ -100,6 +100,44 @@ pub fn running_allocation(j: &Job, cluster: &str, now: u64) -> Option<Allocation
         }
         .sanitized(),
     )
+}
+
+/// The `[chargeback]` store opened once for every cluster of the process.
+pub struct Feed {
+    store: Arc<Mutex<Store>>,
+    calendar: Calendar,
+    card: RateCard,
+}
+
+impl Feed {
+    /// Loads the calendar and rate card and opens (or creates) the store.
+    pub fn open(s: &Settings) -> Result<Feed, String> {
+        let (calendar, card) = s.load()?;
+        if let Some(dir) = s.store.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("chargeback.store {}: {e}", dir.display()))?;
+        }
+        let store = Store::open(&s.store).map_err(|e| e.to_string())?;
+        Ok(Feed {
+            store: Arc::new(Mutex::new(store)),
+            calendar,
+            card,
+        })
+    }
+
+    /// One cluster's feeder (the first source's runner takes it).
+    pub fn for_cluster(&self) -> Chargeback {
+        Chargeback::new(self.store.clone(), self.calendar.clone(), self.card.clone())
+    }
+
+    /// Adds records directly (imports, tests).
+    pub fn apply(&self, batch: &[Allocation]) -> Result<chargeback::Applied, String> {
+        self.store
+            .lock()
+            .map_err(|_| "usage store: a writer panicked".to_owned())?
+            .apply(batch, &self.calendar, &self.card)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// The store (shared by every cluster's runner: one file, one writer) with its calendar

@@ -152,7 +152,11 @@ pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source
 /// Every configured cluster with a runner per source, in priority order.
 pub fn make_clusters(cfg: &Config) -> Result<Vec<ClusterSpec>, String> {
     let options = cfg.options();
-    let charge = crate::usage_cli::Feed::open(cfg)?;
+    let charge = cfg
+        .chargeback
+        .as_ref()
+        .map(collector::charge::Feed::open)
+        .transpose()?;
     cfg.clusters()
         .into_iter()
         .map(|c| {

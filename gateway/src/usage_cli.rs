@@ -1,14 +1,12 @@
 //! `slurm-exporter usage report`: priced usage by billing period from the `[chargeback]`
-//! store, as a table, CSV, JSON or FOCUS; and opening that store for the poller to feed.
+//! store, as a table, CSV, JSON or FOCUS. (The poller's side is `collector::charge::Feed`.)
 //! The engine is the `chargeback` crate; this file only wires the config to it.
 
 use crate::config::Config;
 use chargeback::report::{self, Dim, Format};
-use chargeback::{Calendar, RateCard, Settings, Store};
-use collector::charge::Chargeback;
+use chargeback::{Settings, Store};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 /// `usage` subcommands.
 #[derive(clap::Subcommand)]
@@ -103,42 +101,11 @@ pub fn report(
     Ok(report::write(&rows, &by, format, &card.currency))
 }
 
-/// The store the poller feeds, opened once for every cluster.
-pub struct Feed {
-    store: Arc<Mutex<Store>>,
-    calendar: Calendar,
-    card: RateCard,
-}
-
-impl Feed {
-    /// Opens `[chargeback]`'s store and rate card; `None` without the section.
-    pub fn open(cfg: &Config) -> Result<Option<Feed>, String> {
-        let Some(s) = &cfg.chargeback else {
-            return Ok(None);
-        };
-        let (calendar, card) = s.load()?;
-        if let Some(dir) = s.store.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("chargeback.store {}: {e}", dir.display()))?;
-        }
-        let store = Store::open(&s.store).map_err(|e| e.to_string())?;
-        Ok(Some(Feed {
-            store: Arc::new(Mutex::new(store)),
-            calendar,
-            card,
-        }))
-    }
-
-    /// One cluster's feeder.
-    pub fn for_cluster(&self) -> Chargeback {
-        Chargeback::new(self.store.clone(), self.calendar.clone(), self.card.clone())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chargeback::{Allocation, Period};
+    use chargeback::{Allocation, Calendar, Period};
+    use collector::charge::Feed;
 
     fn alloc(job: u64, account: &str, start: u64, len: u64) -> Allocation {
         Allocation {
@@ -186,22 +153,12 @@ mod tests {
         )
         .expect("config");
         let cfg = Config::load(&cfg_path).expect("config loads");
-        let feed = Feed::open(&cfg).expect("open").expect("configured");
+        let feed = Feed::open(settings(&cfg).expect("section")).expect("open");
         let cal = Calendar::new(Period::Month, "Europe/Paris").expect("zone");
         let jan = cal.parse_instant("2026-01-31T22:00:00Z").expect("t");
-        {
-            let mut store = feed.store.lock().expect("lock");
-            let card = &feed.card;
-            // One hour across the Paris month boundary (23:00 UTC on Jan 31 is midnight).
-            store
-                .apply(
-                    &[alloc(1, "physics", jan, 7200), alloc(2, "chem", jan, 3600)],
-                    &cal,
-                    card,
-                )
-                .expect("apply");
-        }
-        drop(feed);
+        // One hour across the Paris month boundary (23:00 UTC on Jan 31 is midnight).
+        feed.apply(&[alloc(1, "physics", jan, 7200), alloc(2, "chem", jan, 3600)])
+            .expect("apply");
         let r = |tenant, by, fmt| report(&cfg, "2026-01-01", "2026-03-01", tenant, by, fmt);
         let csv = r(Some("alpha"), "account,tres", "csv").expect("report");
         let lines: Vec<&str> = csv.lines().filter(|l| l.contains(",cpu,")).collect();
