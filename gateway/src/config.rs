@@ -402,6 +402,10 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let mut cfg = Config::parse(&text).map_err(err)?;
         cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        // The rate card, once its path is known (its errors name its own file and line).
+        if let Some(c) = &cfg.chargeback {
+            c.load().map_err(err)?;
+        }
         Ok(cfg)
     }
 
@@ -495,6 +499,9 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         let listen = self.listen_addr()?;
+        if let Some(c) = &self.chargeback {
+            c.calendar()?;
+        }
         if let Some(admin) = &self.server.admin {
             if admin.addr()? == listen {
                 return Err(format!(

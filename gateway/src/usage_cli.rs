@@ -185,5 +185,13 @@ mod tests {
             .contains("omega"));
         assert!(r(None, "account", "pdf").is_err());
         assert!(report(&cfg, "2026-03-01", "2026-01-01", None, "account", "csv").is_err());
+        // A bad card fails the config load (and `check-config`) with the card's file and line.
+        std::fs::write(
+            dir.path().join("rates.toml"),
+            "currency = \"EUR\"\n[[prices]]\ncpu = -0.1\n",
+        )
+        .expect("card");
+        let e = Config::load(&cfg_path).expect_err("bad card").to_string();
+        assert!(e.contains("rates.toml line 3"), "{e}");
     }
 }
