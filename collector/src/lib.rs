@@ -7,10 +7,12 @@
 //!
 //! Modules import only from the layers below them, bottom first: [`model`] (typed Slurm
 //! records, [`model::Name`]); [`store`] (series, owners, the encoder and the published
-//! generation); [`parse`]; [`ledger`] (accounting totals on disk); [`snapshot`] (one fused
+//! generation); [`parse`]; [`ledger`] (accounting totals on disk) and [`charge`] (feeding the chargeback
+//! store); [`snapshot`] (one fused
 //! view: records plus ingested series); [`families`]; [`source`]; [`poller`]. `tests/layers.rs`
 //! fails on a path pointing up.
 
+pub mod charge;
 pub mod families;
 pub mod ledger;
 pub mod model;

@@ -6,6 +6,7 @@
 //! A failing source keeps serving its last good data until it is older than
 //! `max_staleness`; then its data is dropped and `slurm_exporter_source_stale` says so.
 
+use crate::charge::Chargeback;
 use crate::families::{self, Options};
 use crate::ledger::{AccountingWindow, Ledger};
 use crate::model::{AccountingTotals, Name, SourceStatus};
@@ -51,6 +52,8 @@ pub struct Runner {
     /// Chargeback counters fed by the finished jobs each poll brings.
     ledger: Option<Ledger>,
     window: AccountingWindow,
+    /// The chargeback store fed with each poll's finished and running jobs.
+    chargeback: Option<Chargeback>,
 }
 
 impl Runner {
@@ -75,6 +78,7 @@ impl Runner {
             logged_meta: None,
             ledger: None,
             window: AccountingWindow::default(),
+            chargeback: None,
         }
     }
 
@@ -86,6 +90,46 @@ impl Runner {
         self.ledger = Some(ledger);
         self.window = window;
         self
+    }
+
+    /// Feeds `chargeback` with every poll that brings finished jobs: those runs and the
+    /// poll's running jobs. Its counters ride along with the accounting totals.
+    pub fn with_chargeback(mut self, chargeback: Chargeback) -> Self {
+        self.chargeback = Some(chargeback);
+        self
+    }
+
+    /// Adds a poll's runs to the chargeback store; a failed batch keeps the counters as they
+    /// were (the next poll brings the same runs again: adding them is idempotent).
+    fn charge(
+        &mut self,
+        finished: &[crate::model::FinishedJob],
+        running: &[crate::model::Job],
+        cluster: Option<&str>,
+        now_epoch: u64,
+    ) -> Option<Arc<chargeback::Counters>> {
+        let c = self.chargeback.as_mut()?;
+        let counters = match c.feed(finished, running, cluster, now_epoch) {
+            Ok((done, counters)) => {
+                tracing::debug!(
+                    source = self.status.source.as_str(),
+                    added = done.added,
+                    replaced = done.replaced,
+                    kept = done.kept,
+                    "chargeback batch"
+                );
+                Some(counters)
+            }
+            Err(e) => {
+                *self.status.errors.entry("chargeback").or_default() += 1;
+                tracing::warn!(
+                    source = self.status.source.as_str(),
+                    "chargeback batch not recorded: {e}"
+                );
+                c.counters()
+            }
+        };
+        counters.map(Arc::new)
     }
 
     /// The accounting counters as of the last good batch.
@@ -188,7 +232,19 @@ impl Runner {
                     } else {
                         crate::source::now_epoch()
                     };
-                    parts.accounting = self.account(jobs, now);
+                    let charged = self.charge(
+                        &jobs,
+                        parts.jobs.as_deref().unwrap_or(&[]),
+                        parts.cluster.as_deref(),
+                        now,
+                    );
+                    parts.accounting = self.account(jobs, now).map(|t| match charged {
+                        Some(c) => Arc::new(AccountingTotals {
+                            chargeback: Some(c),
+                            ..Arc::unwrap_or_clone(t)
+                        }),
+                        None => t,
+                    });
                 }
                 self.merge(parts);
                 self.last_good = Some(Instant::now());

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 const LAYERS: &[&str] = &[
-    "model", "store", "parse", "ledger", "snapshot", "families", "source", "poller",
+    "model", "store", "parse", "ledger", "charge", "snapshot", "families", "source", "poller",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

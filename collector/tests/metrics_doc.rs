@@ -18,6 +18,16 @@ struct Row {
     family: &'static str,
 }
 
+/// An in-memory chargeback store pricing CPU-hours, so the `chargeback` family is fed.
+fn chargeback_store() -> collector::charge::Chargeback {
+    let cal = chargeback::Calendar::new(chargeback::Period::Month, "UTC").expect("zone");
+    let card =
+        chargeback::RateCard::parse("currency = \"EUR\"\n[[prices]]\ncpu = 0.05\n", "t", &cal)
+            .expect("card");
+    let store = chargeback::Store::in_memory().expect("store");
+    collector::charge::Chargeback::new(std::sync::Arc::new(std::sync::Mutex::new(store)), cal, card)
+}
+
 fn rows() -> BTreeMap<String, Row> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -30,7 +40,8 @@ fn rows() -> BTreeMap<String, Row> {
             seed: 1,
         })),
         PollConfig::default(),
-    );
+    )
+    .with_chargeback(chargeback_store());
     rt.block_on(runner.poll_once()).expect("sim poll");
     let sim = collector::poller::fuse(&[&runner], None);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/rest/22.05.8");
@@ -81,6 +92,7 @@ fn rows() -> BTreeMap<String, Row> {
 fn sources(family: &str) -> &'static str {
     match family {
         "exporter" => "the exporter itself",
+        "chargeback" => "rest, cli, sim, replay (with `[chargeback]`)",
         _ => "rest, cli, sim, replay",
     }
 }
@@ -164,6 +176,7 @@ const PREFIXES: &[(&str, &[&str])] = &[
     ("reservations", &["slurm_reservation_"]),
     ("licenses", &["slurm_license_"]),
     ("accounting", &["slurm_exporter_accounting_", "_total"]),
+    ("chargeback", &["slurm_chargeback_"]),
     ("cgroup", &["slurm_job_cgroup_"]),
     ("exporter", &["slurm_exporter_"]),
 ];

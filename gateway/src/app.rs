@@ -122,6 +122,11 @@ pub fn make_source(s: &SourceConfig, options: &Options) -> Result<Box<dyn Source
 /// Every configured cluster with a runner per source, in priority order.
 pub fn make_clusters(cfg: &Settings) -> Result<Vec<ClusterSpec>, String> {
     let options = cfg.options();
+    let charge = cfg
+        .chargeback
+        .as_ref()
+        .map(collector::charge::Feed::open)
+        .transpose()?;
     cfg.clusters()
         .into_iter()
         .map(|c| {
@@ -131,6 +136,9 @@ pub fn make_clusters(cfg: &Settings) -> Result<Vec<ClusterSpec>, String> {
                 // The persistent ledger goes with the cluster's first (primary) source.
                 if let (0, Some(a)) = (i, &cfg.accounting) {
                     r = r.with_ledger(open_ledger(a, &c.name)?, a.window());
+                }
+                if let (0, Some(f)) = (i, &charge) {
+                    r = r.with_chargeback(f.for_cluster());
                 }
                 runners.push(r);
             }

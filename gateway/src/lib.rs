@@ -41,6 +41,7 @@ pub mod assets;
 pub mod audit_cli;
 pub mod devcerts;
 pub mod pii_cli;
+pub mod usage_cli;
 pub mod witness;
 
 /// The policy modules at their former paths, for callers outside the crate.

@@ -91,6 +91,11 @@ enum Command {
         #[command(subcommand)]
         command: PiiCommand,
     },
+    /// Chargeback: priced usage by billing period from the `[chargeback]` store.
+    Usage {
+        #[command(subcommand)]
+        command: gateway::usage_cli::UsageCommand,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         #[arg(long)]
@@ -445,6 +450,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Ok(())
             }
         },
+        Command::Usage { command } => gateway::usage_cli::run(command),
         Command::CheckConfig { config } => {
             Settings::load(&config).map_err(|e| e.to_string())?;
             println!("{}: ok", config.display());

@@ -8,7 +8,7 @@
 #![allow(clippy::disallowed_methods)] // runs dpkg, rpm, systemd-analyze, python3 and the exporter
 
 use e2e::slurm::{client, require_lab};
-use e2e::{cluster_total, http_get, run, workspace_path, Exposition};
+use e2e::{cluster_total, http_get, run, Exposition};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;

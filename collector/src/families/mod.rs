@@ -12,6 +12,7 @@
 pub mod accounting;
 pub mod accounts;
 pub mod cgroup;
+pub mod chargeback;
 pub mod cluster;
 pub mod controllers;
 pub mod exporter;
@@ -100,6 +101,7 @@ pub const FAMILIES: &[(&str, Collect)] = &[
     ("reservations", reservations::collect),
     ("licenses", licenses::collect),
     ("accounting", accounting::collect),
+    ("chargeback", chargeback::collect),
     ("cgroup", cgroup::collect),
 ];
 

@@ -43,6 +43,10 @@ pub struct FinishedJob {
     pub nodes: u64,
     /// Run time excluding suspended time, as slurmdbd computes it.
     pub elapsed_seconds: u64,
+    /// Every allocated TRES as slurmdbd lists it, `type` or `type/name` -> count, in Slurm's
+    /// units (`mem` in MiB, `energy` in joules): `cpu`, `mem`, `node`, `billing`,
+    /// `gres/gpu`, `gres/gpu:a100`, ... Chargeback prices each of them.
+    pub tres: Vec<(Name, u64)>,
 }
 
 /// What one finished job adds to its `(account, user, partition, qos)` counters.
@@ -194,6 +198,8 @@ pub struct AccountingTotals {
     pub jobs_late: u64,
     /// Newest end time counted (seconds since the epoch).
     pub cursor_epoch: Option<u64>,
+    /// The chargeback store's counters when `[chargeback]` is configured.
+    pub chargeback: Option<std::sync::Arc<chargeback::Counters>>,
 }
 
 impl AccountingTotals {

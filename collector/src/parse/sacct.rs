@@ -228,6 +228,24 @@ fn convert(r: Record<'_>, names: &mut Interner) -> Option<FinishedJob> {
     }
     let start = time.start.u64().filter(|&t| t > 0);
     let (cpus, memory_bytes, nodes, gpus) = tres(&r.tres.0.allocated);
+    let all_tres = r
+        .tres
+        .0
+        .allocated
+        .iter()
+        .filter_map(|Lenient(t)| {
+            let n = t.count.u64().filter(|&n| n > 0)?;
+            let kind = t.kind.as_str();
+            if kind.is_empty() {
+                return None;
+            }
+            let name = match t.name.as_str() {
+                "" => names.intern(kind),
+                nm => names.intern(&format!("{kind}/{nm}")),
+            };
+            Some((name, n))
+        })
+        .collect();
     let elapsed = time.elapsed.u64().unwrap_or_else(|| {
         start.map_or(0, |s| {
             end.saturating_sub(s)
@@ -267,6 +285,7 @@ fn convert(r: Record<'_>, names: &mut Interner) -> Option<FinishedJob> {
         memory_bytes,
         nodes,
         elapsed_seconds: if start.is_some() { elapsed } else { 0 },
+        tres: all_tres,
     })
 }
 
@@ -378,6 +397,18 @@ mod tests {
             assert_eq!((gpu.cpus, gpu.gpus, gpu.nodes), (16, 4, 2));
             assert_eq!(gpu.memory_bytes, 64_000 * MIB);
             assert_eq!(gpu.elapsed_seconds, 3600);
+            let tres: Vec<(&str, u64)> = gpu.tres.iter().map(|(k, v)| (&**k, *v)).collect();
+            assert_eq!(
+                tres,
+                [
+                    ("cpu", 16),
+                    ("mem", 64_000),
+                    ("node", 2),
+                    ("billing", 16),
+                    ("gres/gpu", 4),
+                    ("gres/gpu:a100", 4)
+                ]
+            );
             assert_eq!(gpu.exit_code, Some(0));
             assert_eq!((gpu.het_job_id, gpu.het_offset), (0, None));
             let killed = jobs.iter().find(|j| j.job_id == 2002).expect("killed job");

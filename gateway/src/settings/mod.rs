@@ -37,6 +37,8 @@ pub struct Settings {
     pub collectors: CollectorsConfig,
     /// Where chargeback counters persist; without it they restart with the process.
     pub accounting: Option<AccountingConfig>,
+    /// Priced usage by billing period (`usage report`, `slurm_chargeback_*`).
+    pub chargeback: Option<chargeback::Settings>,
     /// Who may scrape. Without it the server answers anyone, so it refuses any address but
     /// loopback unless mutual TLS is on.
     pub auth: Option<auth::AuthnConfig>,
@@ -446,6 +448,9 @@ pub enum SettingsError {
     },
     #[error("{file}: {problem}")]
     Invalid { file: String, problem: Problem },
+    /// The chargeback rate card named by the config (the message names its file and line).
+    #[error("{0}")]
+    RateCard(String),
 }
 
 impl Settings {
@@ -459,6 +464,10 @@ impl Settings {
         let mut cfg =
             Settings::parse(&text).map_err(|problem| SettingsError::Invalid { file, problem })?;
         cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        // The rate card, once its path is known (its errors name its own file and line).
+        if let Some(c) = &cfg.chargeback {
+            c.load().map_err(SettingsError::RateCard)?;
+        }
         Ok(cfg)
     }
 
@@ -489,6 +498,10 @@ impl Settings {
         use FileUse::{AtStart, Reload};
         if let Some(a) = &mut self.accounting {
             f(&mut a.ledger_dir, AtStart);
+        }
+        if let Some(c) = &mut self.chargeback {
+            f(&mut c.store, AtStart);
+            f(&mut c.rate_card, AtStart);
         }
         if let Some(t) = &mut self.server.tls {
             f(&mut t.cert_file, Reload);
@@ -592,6 +605,9 @@ impl Settings {
 
     fn validate(&self) -> Result<(), String> {
         let listen = self.listen_addr()?;
+        if let Some(c) = &self.chargeback {
+            c.calendar()?;
+        }
         if let Some(admin) = &self.server.admin {
             if admin.addr()? == listen {
                 return Err(format!(
