@@ -395,6 +395,48 @@ async fn second_poll_sends_update_time_and_304_is_not_modified() {
     );
 }
 
+/// slurmrestd 22.05 as seen on the lab: a conditional `/nodes` (or `/jobs`) request with
+/// nothing changed answers 500 "Unspecified error".
+fn nodes_500_on_update_time(req: &Seen) -> Reply {
+    let conditional = req.query().is_some_and(|q| q.starts_with("update_time="));
+    match req.path() {
+        "/slurm/v0.0.38/nodes" | "/slurm/v0.0.38/jobs" if conditional => json(
+            500,
+            r#"{"errors":[{"error":"Unspecified error","error_number":-1}]}"#,
+        ),
+        _ => slurm_22_05(req),
+    }
+}
+
+#[tokio::test]
+async fn a_server_error_to_update_time_is_asked_again_without_it() {
+    let fake = Fake::tcp(nodes_500_on_update_time).await;
+    let src = fake.source(Some("v0.0.38"));
+    let first = poll(&src).await.expect("first poll");
+    assert_eq!(lens(&first), (Some(16), Some(CAPTURED_JOBS), Some(4)));
+    // Every later poll still succeeds with the whole data, never an error.
+    for _ in 0..3 {
+        let next = poll(&src).await.expect("the unconditional retry succeeds");
+        assert_eq!(lens(&next).0, Some(16), "nodes");
+        assert_eq!(lens(&next).1, Some(CAPTURED_JOBS), "jobs");
+    }
+    let targets = fake.targets();
+    assert!(
+        targets
+            .iter()
+            .any(|t| t.starts_with("/slurm/v0.0.38/nodes?update_time=")),
+        "the condition was tried: {targets:?}"
+    );
+    assert!(
+        targets
+            .iter()
+            .filter(|t| *t == "/slurm/v0.0.38/nodes")
+            .count()
+            >= 4,
+        "and the plain GET followed: {targets:?}"
+    );
+}
+
 #[tokio::test]
 async fn runner_keeps_the_previous_data_on_304() {
     let fake = Fake::tcp(quiet_cluster).await;
@@ -909,8 +951,10 @@ async fn failed_poll_does_not_hide_changes_behind_update_time() {
     // Once a poll succeeds, update_time is used again.
     runner.poll_once().await.expect("quiet poll");
     assert_eq!(runner.status().not_modified, 1);
-    assert_eq!(fake.targets().len(), 11);
-    assert!(fake.targets()[8..]
+    // 3 + 3 (the failed poll: jobs, nodes with update_time, nodes again without it, as
+    // any server error to a conditional request is asked again) + 3 + 3.
+    assert_eq!(fake.targets().len(), 12);
+    assert!(fake.targets()[9..]
         .iter()
         .all(|t| t.contains("?update_time=")));
     let snap = fuse(&[&runner], None);

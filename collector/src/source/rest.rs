@@ -371,6 +371,31 @@ impl RestSource {
     }
 
     /// GETs a small document (at most 64 MiB) and parses it whole.
+    /// A conditional GET (`base` + `?update_time=`). slurmrestd 22.05 answers
+    /// `/nodes?update_time=T` with 500 "Unspecified error" when nothing changed since T
+    /// (seen on the lab); a server error to a conditional request is therefore asked again
+    /// without the condition, so the poll gets the data instead of failing every time.
+    async fn fetch_cond<T: Send + 'static>(
+        &self,
+        base: String,
+        cond: String,
+        token: Option<&Secret>,
+        parse: impl Fn(&mut ChunkReader) -> Result<T, ParseError> + Clone + Send + 'static,
+    ) -> Result<Fetched<T>, SourceError> {
+        if cond.is_empty() {
+            return self.fetch(base, token, parse).await;
+        }
+        match self
+            .fetch(format!("{base}{cond}"), token, parse.clone())
+            .await
+        {
+            Err(SourceError::Http { status, .. }) if status >= 500 => {
+                self.fetch(base, token, parse).await
+            }
+            other => other,
+        }
+    }
+
     async fn fetch_small<T: Send + 'static>(
         &self,
         path: String,
@@ -554,7 +579,7 @@ impl RestSource {
             ..Parts::default()
         };
         let jobs = self
-            .fetch(format!("{}{}", v.path("jobs"), q(JOBS)), token, |r| {
+            .fetch_cond(v.path("jobs"), q(JOBS), token, |r| {
                 parse_jobs(r, &mut Interner::default())
             })
             .await;
@@ -581,7 +606,7 @@ impl RestSource {
             }
         }
         if let Fetched::Data((env, mut nodes), n) = self
-            .fetch(format!("{}{}", v.path("nodes"), q(NODES)), token, |r| {
+            .fetch_cond(v.path("nodes"), q(NODES), token, |r| {
                 parse_nodes(r, &mut Interner::default())
             })
             .await?
