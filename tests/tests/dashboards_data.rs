@@ -89,6 +89,15 @@ const LAB_EMPTY: &[(&str, &str, &str)] = &[
          MaxJobsPerUser on low and MaxWall on high, which the Users table shows",
     ),
 ];
+/// Panels that show data only while something goes wrong: in the lab they may or may not
+/// have any, depending on whether a poll failed in the window. Their queries still run and
+/// must not error; only emptiness is allowed.
+const LAB_MAYBE_EMPTY: &[(&str, &str, &str)] = &[(
+    "slurm-cluster.json",
+    "Poll errors by kind",
+    "slurm_exporter_source_errors_total{kind} exists once a poll has failed; a healthy lab \
+     has none, a transient slurmrestd or slurmdbd hiccup makes one",
+)];
 /// Why the lab serves no fairshare series: its cluster has a REST and a CLI source; both
 /// report the `associations` part (fairshare and limits), REST wins it, and Slurm 22.05's
 /// REST API carries no fairshare (sshare) data, so the CLI source's is not served. A
@@ -267,7 +276,7 @@ fn expand_replaces_the_longest_names_first_and_both_spellings() {
 
 #[test]
 fn every_listed_empty_panel_exists() {
-    for (file, title, reason) in LAB_EMPTY {
+    for (file, title, reason) in LAB_EMPTY.iter().chain(LAB_MAYBE_EMPTY) {
         assert!(!reason.is_empty(), "{file}: {title}: no reason");
         let (queries, _) = read_dashboard(file);
         assert!(
@@ -404,7 +413,11 @@ fn every_dashboard_panel_returns_data_from_the_lab() {
             .collect();
         for (title, (_, n)) in &panels {
             let listed = LAB_EMPTY.iter().find(|(f, p, _)| f == file && p == title);
+            let maybe = LAB_MAYBE_EMPTY
+                .iter()
+                .any(|(f, p, _)| f == file && p == title);
             match (n, listed) {
+                _ if maybe => {}
                 (0, None) => failures.push(format!(
                     "{file}: panel {title:?} has no data in the lab (fix it, or list it in \
                      LAB_EMPTY with the reason)"

@@ -162,7 +162,7 @@ pub struct OidcConfig {
     /// If set, the only roles this issuer may assert.
     #[serde(default, deserialize_with = "de_opt_roles")]
     pub allowed_roles: Option<Vec<Role>>,
-    /// Clock skew allowed on `exp` and `nbf`, at most 300.
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, at most 300.
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
     /// When set, the header's `typ` must be this media type (compared without case and
