@@ -365,25 +365,19 @@ usage_factor = 2.0
             "type falls back to gpu"
         );
         let a = Allocation {
-            cluster: "c".into(),
-            job_id: 1,
-            array_job_id: 0,
-            array_task_id: None,
-            het_job_id: 0,
-            het_offset: None,
-            account: "a".into(),
-            user: "u".into(),
             partition: "gpu".into(),
             qos: "high".into(),
-            start: 0,
             end: None,
-            until: 10,
-            tres: [
-                ("cpu".to_owned(), 4),
-                ("mem".to_owned(), 8 << 30),
-                ("gres/gpu:a100".to_owned(), 2),
-            ]
-            .into(),
+            ..Allocation::sample(
+                0,
+                10,
+                [
+                    ("cpu".to_owned(), 4),
+                    ("mem".to_owned(), 8 << 30),
+                    ("gres/gpu:a100".to_owned(), 2),
+                ]
+                .into(),
+            )
         };
         // 4 x 1 + 8 GiB x 0.25 + 2 x 2 = 10
         assert_eq!(c.charged_tres(&a).get("billing"), Some(&10));

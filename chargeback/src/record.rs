@@ -87,10 +87,10 @@ pub fn normalize_gpus(tres: &mut Tres) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn a(until: u64, end: Option<u64>) -> Allocation {
+impl Allocation {
+    /// A finished run of job 1 (`c`, account `a`, user `u`, partition `p`, QOS `q`) charged
+    /// over `[start, until)`: the base the tests vary with struct update syntax.
+    pub(crate) fn sample(start: u64, until: u64, tres: Tres) -> Allocation {
         Allocation {
             cluster: "c".into(),
             job_id: 1,
@@ -102,10 +102,22 @@ mod tests {
             user: "u".into(),
             partition: "p".into(),
             qos: "q".into(),
-            start: 100,
-            end,
+            start,
+            end: Some(until),
             until,
-            tres: Tres::new(),
+            tres,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(until: u64, end: Option<u64>) -> Allocation {
+        Allocation {
+            end,
+            ..Allocation::sample(100, until, Tres::new())
         }
     }
 

@@ -8,18 +8,15 @@ fn alloc(job: u64, account: &str, start: u64, len: u64, tres: &[(&str, u64)]) ->
     Allocation {
         cluster: "lab".into(),
         job_id: job,
-        array_job_id: 0,
-        array_task_id: None,
-        het_job_id: 0,
-        het_offset: None,
         account: account.into(),
         user: "alice,jr".into(),
         partition: "gpu".into(),
         qos: "normal".into(),
-        start,
-        end: Some(start + len),
-        until: start + len,
-        tres: tres.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        ..Allocation::sample(
+            start,
+            start + len,
+            tres.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        )
     }
 }
 

@@ -14,23 +14,19 @@ fn run(job: u64, start: u64, until: u64, end: Option<u64>, cpus: u64) -> Allocat
     Allocation {
         cluster: if job.is_multiple_of(2) { "a" } else { "b" }.into(),
         job_id: job,
-        array_job_id: 0,
-        array_task_id: None,
-        het_job_id: 0,
-        het_offset: None,
         account: format!("acct{}", job % 3),
-        user: "u".into(),
-        partition: "p".into(),
         qos: if job.is_multiple_of(4) {
             "high"
         } else {
             "normal"
         }
         .into(),
-        start,
         end,
-        until,
-        tres: [("cpu".to_owned(), cpus), ("mem".to_owned(), cpus << 30)].into(),
+        ..Allocation::sample(
+            start,
+            until,
+            [("cpu".to_owned(), cpus), ("mem".to_owned(), cpus << 30)].into(),
+        )
     }
 }
 

@@ -74,22 +74,7 @@ mod tests {
     const CARD: &str = "currency = \"EUR\"\n[[prices]]\ncpu = 3.6\n[[prices]]\nfrom = \"2026-01-10T12:00:00Z\"\ncpu = 7.2\n";
 
     fn alloc(start: u64, until: u64, tres: Tres) -> Allocation {
-        Allocation {
-            cluster: "c".into(),
-            job_id: 1,
-            array_job_id: 0,
-            array_task_id: None,
-            het_job_id: 0,
-            het_offset: None,
-            account: "a".into(),
-            user: "u".into(),
-            partition: "p".into(),
-            qos: "q".into(),
-            start,
-            end: Some(until),
-            until,
-            tres,
-        }
+        Allocation::sample(start, until, tres)
     }
 
     #[test]
